@@ -1,0 +1,32 @@
+/*
+ * norm: normalisation of the small values inside reports. Pure functions, thread safe.
+ * Each writes into a caller buffer and returns 0, or -1 when the input is not of that kind
+ * (the caller then keeps the raw text and records lint).
+ */
+#ifndef TLSRPT_NORM_H
+#define TLSRPT_NORM_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define NORM_DOMAIN_MAX 256 /* a normalised domain fits in this many bytes with its NUL */
+
+/*
+ * Domain name to lower-case A-labels without a trailing dot. U-labels (UTF-8) are encoded with
+ * punycode (RFC 3492) as "xn--..." (no NFC/IDNA mapping beyond ASCII lower-casing). Fails on
+ * empty labels, labels over 63 bytes, names over 253 bytes, spaces or control characters.
+ * *changed is set to 1 when the result differs from the input (may be NULL).
+ */
+int norm_domain(const char *in, size_t len, char out[NORM_DOMAIN_MAX], int *changed);
+
+/* IPv4 or IPv6 text to canonical form (inet_ntop; IPv6 per RFC 5952). out holds 46 bytes. */
+int norm_ip(const char *in, size_t len, char out[46], int *changed);
+
+/*
+ * RFC 3339 date-time to UTC epoch seconds. Accepts 'T' or 't' (and ' ' with *lenient set),
+ * fractional seconds (dropped), 'Z'/'z' or +hh:mm/-hh:mm. With no zone the time is taken as
+ * UTC and *no_zone set to 1. Rejects impossible dates and times.
+ */
+int norm_datetime(const char *in, size_t len, int64_t *epoch, int *no_zone, int *lenient);
+
+#endif
