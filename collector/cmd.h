@@ -1,0 +1,46 @@
+/*
+ * cmd: the subcommands of tlsrptd. Each takes the arguments after its name and returns the
+ * process exit status (sysexits.h codes: 0, 64 usage, 65 data, 66 no input, 69/70/75 ...).
+ */
+#ifndef TLSRPT_CMD_H
+#define TLSRPT_CMD_H
+
+#include "collector/cfg.h"
+#include "ingest/pipeline.h"
+#include "storage/store.h"
+
+#define CLI_FILES_MAX 4096
+
+/* What the common option parser found. */
+struct cli_args {
+	const char *config_file;       /* -c FILE / --config FILE */
+	const char *files[CLI_FILES_MAX];
+	int n_files;
+	int json;                      /* --json */
+	int check;                     /* --check (config) */
+};
+
+/*
+ * Parses argv (after the subcommand name) into args and config overrides, then loads the
+ * config file if one was named, then cfg_finish(). --help prints usage (with the config keys)
+ * and exits 0; --version prints the version and exits 0. Returns 0, or an exit status (64 for
+ * a usage error, 78 for a config error) after printing the reason on stderr.
+ */
+int cli_parse(const char *cmd, int argc, char **argv, struct config *cfg, struct cli_args *args,
+    int takes_files);
+
+/* Opens the store the config names; NULL (logged) on failure. */
+struct store *cli_open_store(const struct config *cfg);
+
+/* The pipeline options the config implies (borrowing its domain list). */
+void cli_pipeline_options(const struct config *cfg, struct pipeline_options *po);
+
+int cmd_serve(int argc, char **argv);
+int cmd_ingest(int argc, char **argv);
+int cmd_check(int argc, char **argv);
+int cmd_config(int argc, char **argv);
+
+/* Prints the top-level usage. */
+void cmd_usage(FILE *out);
+
+#endif
