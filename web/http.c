@@ -20,11 +20,12 @@
 
 #define HTTP_CONN_MEMORY   (64 * 1024)  /* per-connection MHD pool: headers and read buffer */
 #define HTTP_META_VALUE_MAX 256         /* header values copied into provenance */
+#define HTTP_DISCARD_MAX   (1024 * 1024) /* oversize chunked body read and dropped before 413 */
 #define HTTP_LIST_LIMIT_MAX 500
 #define HTTP_LIST_LIMIT_DEFAULT 50
 
 enum req_kind { REQ_INGEST = 1, REQ_OTHER };
-enum req_state { ST_READING = 0, ST_TOO_BIG, ST_WAITING, ST_DONE };
+enum req_state { ST_READING = 0, ST_TOO_BIG, ST_WAITING, ST_DONE, ST_DONE_413 };
 
 struct http_server {
 	struct MHD_Daemon *mhd;
@@ -49,6 +50,7 @@ struct req_ctx {
 	unsigned peer_port;
 	char path[128];
 	char *meta;             /* provenance JSON, borrowed by the job */
+	size_t discarded;       /* bytes dropped after the body went over the cap */
 };
 
 /* ---- responses ---------------------------------------------------------------------- */
@@ -228,7 +230,7 @@ ingest_respond(struct req_ctx *ctx, unsigned *status)
 	case PIPELINE_CONFLICT:
 		*status = r->verdict == PIPELINE_DUPLICATE ? MHD_HTTP_OK : MHD_HTTP_CREATED;
 		snprintf(url, sizeof(url), "/api/v1/reports/%" PRId64, r->report_id);
-		body = json_pack("{s:s, s:{s:I, s:s, s:s, s:o, s:o}}",
+		body = json_pack("{s:s, s:{s:I, s:s}, s:s, s:o, s:o}",
 		    "status", pipeline_verdict_name(r->verdict),
 		    "report", "id", (json_int_t)r->report_id, "url", url,
 		    "report_id", rpt && rpt->report_id ? rpt->report_id : "",
@@ -282,6 +284,15 @@ log_request(struct req_ctx *ctx, const char *method, unsigned status)
 		    ctx->peer, ms);
 }
 
+static enum MHD_Result
+too_large(struct req_ctx *ctx)
+{
+	ctx->state = ST_DONE_413;
+	log_request(ctx, "POST", MHD_HTTP_CONTENT_TOO_LARGE);
+	return respond_error(ctx->conn, MHD_HTTP_CONTENT_TOO_LARGE, "too-large",
+	    "request body larger than the configured limit");
+}
+
 static int
 is_ingest_path(const struct http_server *srv, const char *url)
 {
@@ -298,6 +309,10 @@ handle_ingest(struct req_ctx *ctx, const char *upload, size_t *upload_size)
 	unsigned status;
 	enum MHD_Result rc;
 
+	if (ctx->state == ST_DONE_413) {
+		*upload_size = 0;
+		return MHD_YES;
+	}
 	if (ctx->state == ST_DONE) {
 		rc = ingest_respond(ctx, &status);
 		log_request(ctx, "POST", status);
@@ -306,14 +321,24 @@ handle_ingest(struct req_ctx *ctx, const char *upload, size_t *upload_size)
 	if (*upload_size > 0) {
 		if (ctx->state == ST_READING && buf_append(&ctx->body, upload, *upload_size) != 0) {
 			ctx->state = ST_TOO_BIG;
-			log_request(ctx, "POST", MHD_HTTP_CONTENT_TOO_LARGE);
+			buf_free(&ctx->body);
+		}
+		if (ctx->state == ST_TOO_BIG) {
+			/*
+			 * A body of unannounced length (chunked) went over the cap: read and drop
+			 * the rest so the client can read our 413, up to HTTP_DISCARD_MAX; past
+			 * that, answer at once and let the connection close.
+			 */
+			ctx->discarded += *upload_size;
 			*upload_size = 0;
-			return respond_error(ctx->conn, MHD_HTTP_CONTENT_TOO_LARGE, "too-large",
-			    "request body larger than the configured limit");
+			if (ctx->discarded > HTTP_DISCARD_MAX)
+				return too_large(ctx);
 		}
 		*upload_size = 0;
 		return MHD_YES;
 	}
+	if (ctx->state == ST_TOO_BIG)
+		return too_large(ctx);
 	if (ctx->state != ST_READING)
 		return MHD_YES;
 
@@ -434,6 +459,13 @@ handle_get(struct req_ctx *ctx, const char *url, unsigned *status)
 	return respond_error(conn, *status, "not-found", "no such resource");
 }
 
+static int
+is_read_route(const char *url)
+{
+	return strcmp(url, "/healthz") == 0 || strcmp(url, "/readyz") == 0 ||
+	    strncmp(url, "/api/v1/reports", 15) == 0;
+}
+
 /* ---- dispatch ----------------------------------------------------------------------- */
 
 static enum MHD_Result
@@ -479,19 +511,18 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *
 
 				if (cl != NULL && (parse_i64(cl, 0, INT64_MAX, &n) != 0 ||
 				    (uint64_t)n > srv->opt.max_body)) {
-					ctx->state = ST_TOO_BIG;
-					log_request(ctx, method, MHD_HTTP_CONTENT_TOO_LARGE);
-					return respond_error(conn, MHD_HTTP_CONTENT_TOO_LARGE, "too-large",
-					    "request body larger than the configured limit");
+					return too_large(ctx);
 				}
 			}
 			return MHD_YES;
 		}
 		ctx->kind = REQ_OTHER;
 		if (strcmp(method, MHD_HTTP_METHOD_GET) != 0 && strcmp(method, MHD_HTTP_METHOD_HEAD) != 0) {
-			log_request(ctx, method, MHD_HTTP_METHOD_NOT_ALLOWED);
-			return respond_error(conn, MHD_HTTP_METHOD_NOT_ALLOWED, "method-not-allowed",
-			    "method not allowed");
+			status = is_read_route(url) ? MHD_HTTP_METHOD_NOT_ALLOWED : MHD_HTTP_NOT_FOUND;
+			log_request(ctx, method, status);
+			return status == MHD_HTTP_NOT_FOUND ?
+			    respond_error(conn, status, "not-found", "no such resource") :
+			    respond_error(conn, status, "method-not-allowed", "method not allowed");
 		}
 		rc = handle_get(ctx, url, &status);
 		log_request(ctx, method, status);
