@@ -149,9 +149,9 @@ gz_inflate(const void *in, size_t len, const struct gz_limits *lim, struct buf *
 			}
 			produced += have;
 			if (ratio_exceeded(lim, produced, pos - zs.avail_in)) {
-				set_err(err, errlen, "expansion ratio above %u:1 (%zu bytes decoded "
-				    "from the first %zu input bytes)", lim->max_ratio, produced,
-				    pos - zs.avail_in);
+				set_err(err, errlen, "expansion ratio above %u:1 (%zu bytes "
+				    "decoded from the first %zu input bytes)", lim->max_ratio,
+				    produced, pos - zs.avail_in);
 				rc = GZ_ERR_RATIO;
 				goto done;
 			}
@@ -190,8 +190,9 @@ gz_inflate(const void *in, size_t len, const struct gz_limits *lim, struct buf *
 			rc = GZ_ERR_NOMEM;
 			goto done;
 		}
-		set_err(err, errlen, "corrupt gzip member %u (starts at byte %zu): %s, near byte %zu",
-		    n + 1, mstart, zs.msg != NULL ? zs.msg : "inflate error", pos - zs.avail_in);
+		set_err(err, errlen, "corrupt gzip member %u (starts at byte %zu): %s, "
+		    "near byte %zu", n + 1, mstart, zs.msg != NULL ? zs.msg : "inflate error",
+		    pos - zs.avail_in);
 		rc = GZ_ERR_CORRUPT;
 		goto done;
 	}

@@ -30,8 +30,14 @@
  *   name*0=, name*1*= ... are joined and their %XX decoded; the charset is not converted.
  * - Strings copied into struct mime_info: unfolded, blanks trimmed at both ends, control bytes
  *   turned into '?', tabs into spaces, and cut (never inside a UTF-8 sequence) to fit.
+ * - Choice of the report part: see enum mime_rank. application/gzip, application/x-gzip and
+ *   application/json count whatever their name; application/octet-stream and untyped parts
+ *   only with a .json, .json.gz or .gz name. Only a message that is not multipart falls back
+ *   to sniffing its (decoded) body. A chosen part that decodes to nothing is an error, not a
+ *   reason to try the next candidate. message/rfc822 parts are not opened.
  * - Limits (MIME_HDR_*, MIME_DEPTH_MAX, MIME_PARTS_MAX, MIME_BOUNDARY_MAX) are errors, not
  *   silent truncation: a message that breaks them is not a report worth guessing at.
+ * - On any failure out is left as it was on entry (its sticky error may now be set).
  */
 #include "ingest/mime.h"
 
@@ -69,7 +75,7 @@ struct mime_span {
 	size_t len;
 };
 
-/* The header fields of one entity that matter here; len 0 with off 0 means absent. */
+/* The header fields of one entity that matter here (raw spans; have_* says present). */
 struct mime_hdrs {
 	struct mime_span ctype;
 	struct mime_span cte;
@@ -456,11 +462,8 @@ mime_param(const char *p, size_t n, const char *want, char *dst, size_t cap, int
 		}
 		pname[plen] = '\0';
 		mime_skip_cfws(p, n, &i);
-		if (mime_peek(p, n, &i) != '=') {
-			if (plen == 0 && mime_peek(p, n, &i) != -1 && mime_peek(p, n, &i) != ';')
-				i++; /* a stray character such as a lone '"': step over it */
-			continue;
-		}
+		if (mime_peek(p, n, &i) != '=')
+			continue; /* a word with no value (plen > 0 here, so progress is made) */
 		i++;
 		mime_skip_cfws(p, n, &i);
 		rcut = 0;

@@ -887,8 +887,9 @@ take_lines(struct ctx *c, json_t *v, const char *key, const char ***out, size_t 
 					list = bigger;
 					cap = nc;
 				}
-				list[k++] = keep(c, key, (long)i, json_string_value(el),
-				    json_string_length(el), RPT_TEXT_MAX);
+				if ((s = keep(c, key, (long)i, json_string_value(el),
+				    json_string_length(el), RPT_TEXT_MAX)) != NULL)
+					list[k++] = s;
 			}
 			json_decref(inner);
 			continue;
@@ -898,7 +899,8 @@ take_lines(struct ctx *c, json_t *v, const char *key, const char ***out, size_t 
 			    "ignored", RPT_LIST_MAX);
 			break;
 		}
-		list[k++] = keep(c, key, (long)i, s, m, RPT_TEXT_MAX);
+		if ((s = keep(c, key, (long)i, s, m, RPT_TEXT_MAX)) != NULL)
+			list[k++] = s;
 	}
 	*out = list;
 	*n_out = k;
@@ -909,7 +911,7 @@ static void
 parse_sts(struct ctx *c, struct rpt_policy *p)
 {
 	char q[RPT_VAL_SHOW], q2[RPT_VAL_SHOW];
-	const char *s, *nl, *k, *val, *colon;
+	const char *s, *s2, *nl, *k, *val, *colon;
 	size_t i, j, kn, vn, nlines = 0, nmx = 0;
 	int seen_version = 0, seen_mode = 0, seen_age = 0;
 	char dom[NORM_DOMAIN_MAX];
@@ -999,8 +1001,9 @@ parse_sts(struct ctx *c, struct rpt_policy *p)
 					lint(c, "policy-string", (long)i, "bad-domain",
 					    "mx \"%s\" is not a domain pattern: kept as given",
 					    qn(q, sizeof(q), val, vn));
-					p->sts_mx[nmx++] = keep(c, "policy-string", (long)i, val, vn,
-					    RPT_STR_MAX);
+					if ((s2 = keep(c, "policy-string", (long)i, val, vn,
+					    RPT_STR_MAX)) != NULL)
+						p->sts_mx[nmx++] = s2;
 					continue;
 				}
 				if (changed)
@@ -1008,8 +1011,9 @@ parse_sts(struct ctx *c, struct rpt_policy *p)
 					    "idn-u-label" : "domain-normalised",
 					    "mx \"%s\" normalised to \"%s\"",
 					    qn(q, sizeof(q), val, vn), clipq(q2, sizeof(q2), dom));
-				p->sts_mx[nmx++] = keep(c, "policy-string", (long)i, dom,
-				    strlen(dom), RPT_STR_MAX);
+				if ((s2 = keep(c, "policy-string", (long)i, dom, strlen(dom),
+				    RPT_STR_MAX)) != NULL)
+					p->sts_mx[nmx++] = s2;
 			} else {
 				lint(c, "policy-string", (long)i, "sts-unknown-key",
 				    "unknown policy key \"%s\"", qn(q, sizeof(q), k, kn));
@@ -1320,6 +1324,7 @@ parse_policy(struct ctx *c, json_t *pv, struct rpt_policy *p)
 
 /* ---- report ---- */
 
+/* Lower-case, trimmed, with control characters as spaces so that "\n" only separates. */
 static void
 key_lower(char *dst, const char *s)
 {
@@ -1328,7 +1333,7 @@ key_lower(char *dst, const char *s)
 	if (s != NULL)
 		trim(&s, &n);
 	for (i = 0; i < n; i++)
-		dst[i] = (char)lower((unsigned char)s[i]);
+		dst[i] = (unsigned char)s[i] < 0x20 ? ' ' : (char)lower((unsigned char)s[i]);
 	dst[n] = '\0';
 }
 
@@ -1443,9 +1448,13 @@ rpt_parse(const char *json, size_t len, struct rpt **out, struct rpt_error *err)
 	memset(err, 0, sizeof(*err));
 	err->position = -1;
 	*out = NULL;
-	if (json == NULL && len > 0) {
-		set_error(err, "not-json", "no input");
-		goto done;
+	if (json == NULL) {
+		if (len > 0) {
+			set_error(err, "not-json", "no input");
+			goto done;
+		}
+		json = "";
+		u = (const unsigned char *)json;
 	}
 	if (len > RPT_INPUT_MAX) {
 		snprintf(msg, sizeof(msg), "report of %zu bytes, more than the limit of %zu",

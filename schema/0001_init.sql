@@ -105,7 +105,8 @@ CREATE TABLE failures (
 	receiving_mx_helo      TEXT,
 	failure_reason_code    TEXT,
 	additional_information TEXT,
-	failed_session_count   INTEGER CHECK (failed_session_count IS NULL OR failed_session_count >= 0)
+	failed_session_count   INTEGER
+	    CHECK (failed_session_count IS NULL OR failed_session_count >= 0)
 ) STRICT;
 CREATE INDEX failures_report ON failures(report);
 CREATE INDEX failures_policy ON failures(policy);

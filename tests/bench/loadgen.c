@@ -1,12 +1,14 @@
 /*
  * loadgen: HTTP/1.1 load generator for the report endpoint (a benchmark, not a test).
  *
- *   loadgen [-c CONNECTIONS] [-n REPORTS] [-p PATH] [-s SEED] [-t SECONDS] HOST:PORT
+ *   loadgen [-c CONNECTIONS] [-n REPORTS] [-D DOMAINS] [-p PATH] [-s SEED] [-t SECONDS] HOST:PORT
  *
  * Before the clock starts it builds REPORTS distinct TLS-RPT reports (RFC 8460) from a seeded
  * PRNG, gzips each one and lays out the complete POST request. Then CONNECTIONS threads each
  * keep one keep-alive connection and POST reports (application/tlsrpt+gzip) taken from a
- * shared counter until none are left, reading every response in full. A request is never
+ * shared counter until none are left, reading every response in full. The reports are about
+ * DOMAINS policy domains (default 16: a collector serves its operator's few domains) and fall
+ * in one 30-day period, as a month of real traffic does. A request is never
  * retried: a POST that failed on the wire is counted as a transport error and the connection
  * is opened again for the next report.
  *
@@ -27,6 +29,7 @@
  * LG_HARD_GRACE_S seconds after the -t bound, whatever is blocked.
  */
 #define ZLIB_CONST
+#define LG_DEFAULT_DOMAINS 16
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -238,6 +241,8 @@ random_count(uint64_t *rng, unsigned max_digits)
  * the reports of a run: it is printed whole in the report-id, so no two reports can share a
  * dedup key whatever else the PRNG repeats.
  */
+static unsigned lg_ndomains = LG_DEFAULT_DOMAINS;
+
 static void
 build_report(struct buf *out, uint64_t *rng, uint64_t uniq)
 {
@@ -249,8 +254,12 @@ build_report(struct buf *out, uint64_t *rng, uint64_t uniq)
 	struct tm tm;
 	int rc;
 
-	rc = snprintf(domain, sizeof(domain), "%s-%s.%s", lg_words[rng_below(rng, NELEM(lg_words))],
-	    lg_words[rng_below(rng, NELEM(lg_words))], lg_tlds[rng_below(rng, NELEM(lg_tlds))]);
+	{
+		unsigned d = rng_below(rng, lg_ndomains);
+
+		rc = snprintf(domain, sizeof(domain), "%s-%s%u.%s", lg_words[d % NELEM(lg_words)],
+		    lg_words[(d / NELEM(lg_words)) % NELEM(lg_words)], d, lg_tlds[d % NELEM(lg_tlds)]);
+	}
 	if (rc < 0 || (size_t)rc >= sizeof(domain))
 		goto trunc;
 	if (rng_below(rng, 2) == 0) {
@@ -267,8 +276,8 @@ build_report(struct buf *out, uint64_t *rng, uint64_t uniq)
 	if (rc < 0 || (size_t)rc >= sizeof(mx[1]))
 		goto trunc;
 
-	/* One UTC day in 2024. */
-	day = (time_t)(1704067200 + (int64_t)rng_below(rng, 366) * 86400);
+	/* One UTC day of a 30-day period in 2024. */
+	day = (time_t)(1717200000 - 1717200000 % 86400 + (int64_t)rng_below(rng, 30) * 86400);
 	if (gmtime_r(&day, &tm) == NULL || strftime(date, sizeof(date), "%Y-%m-%d", &tm) == 0)
 		goto trunc;
 
@@ -581,10 +590,10 @@ conn_open(struct lg_worker *w, char *err, size_t errlen)
 		close(fd);
 		return -1;
 	}
-	while (connect(fd, (const struct sockaddr *)&w->sh->addr, w->sh->addrlen) != 0) {
-		if (errno == EINTR)
-			continue;
-		snprintf(err, errlen, "connect: %s", strerror(errno));
+	/* No EINTR retry: a restarted connect() fails with EALREADY; no handler returns anyway. */
+	if (connect(fd, (const struct sockaddr *)&w->sh->addr, w->sh->addrlen) != 0) {
+		snprintf(err, errlen, "connect: %s", errno == EINPROGRESS ? "timed out" :
+		    strerror(errno));
 		close(fd);
 		return -1;
 	}
@@ -1084,16 +1093,17 @@ static void
 usage(void)
 {
 	fprintf(stderr,
-	    "usage: loadgen [-c CONNECTIONS] [-n REPORTS] [-p PATH] [-s SEED] [-t SECONDS] "
-	    "HOST:PORT\n"
+	    "usage: loadgen [-c CONNECTIONS] [-n REPORTS] [-D DOMAINS] [-p PATH] [-s SEED] "
+	    "[-t SECONDS] HOST:PORT\n"
 	    "  -c  concurrent keep-alive connections (default %d, at most %d)\n"
 	    "  -n  reports to POST, all distinct (default %d, at most %d)\n"
+	    "  -D  distinct policy domains (default %d)\n"
 	    "  -p  request path (default %s)\n"
 	    "  -s  PRNG seed for the reports (default %d)\n"
 	    "  -t  no request starts after this many seconds (default %d)\n"
 	    "HOST must be a loopback address: 127.0.0.1, [::1] or localhost.\n",
 	    LG_DEFAULT_CONNECTIONS, LG_MAX_CONNECTIONS, LG_DEFAULT_REPORTS, LG_MAX_REPORTS,
-	    LG_DEFAULT_PATH, LG_DEFAULT_SEED, LG_DEFAULT_BOUND_S);
+	    LG_DEFAULT_DOMAINS, LG_DEFAULT_PATH, LG_DEFAULT_SEED, LG_DEFAULT_BOUND_S);
 }
 
 /* Parses a decimal option argument in [min, max]. 0 or -1. */
@@ -1146,7 +1156,7 @@ main(int argc, char **argv)
 
 	memset(&sh, 0, sizeof(sh));
 	memset(status, 0, sizeof(status));
-	while ((opt = getopt(argc, argv, "c:n:p:s:t:h")) != -1) {
+	while ((opt = getopt(argc, argv, "c:n:D:p:s:t:h")) != -1) {
 		switch (opt) {
 		case 'c':
 			if (parse_num(optarg, 1, LG_MAX_CONNECTIONS, &conns) != 0)
@@ -1156,6 +1166,14 @@ main(int argc, char **argv)
 			if (parse_num(optarg, 1, LG_MAX_REPORTS, &nrep) != 0)
 				goto bad_usage;
 			break;
+		case 'D': {
+			unsigned long long nd;
+
+			if (parse_num(optarg, 1, 1000000, &nd) != 0)
+				goto bad_usage;
+			lg_ndomains = (unsigned)nd;
+			break;
+		}
 		case 'p':
 			if (!valid_path(optarg))
 				goto bad_usage;

@@ -1,11 +1,12 @@
 /*
  * parsebench: how fast one core turns report bytes into a struct rpt (a benchmark, not a test).
  *
- *   parsebench [-n ITERATIONS] [FILE...]
+ *   parsebench [-q] [-n ITERATIONS] [FILE...]
  *
  * Inputs are the given report files (JSON, or gzip which is decoded once with gz_inflate), or
  * when none is given a built-in set of reports in the shapes real reporters send. Every input
- * is parsed once before timing; one that rpt_parse() rejects is named on stderr and left out.
+ * is parsed once before timing; one that rpt_parse() rejects (fixtures of bad reports, say) is
+ * left out and named on stderr, unless -q, which only counts them.
  * Then two timed runs, each of ITERATIONS (default 20000) reports taken round-robin:
  *
  *   json  rpt_parse + rpt_free on the decoded JSON
@@ -180,6 +181,8 @@ build_big(struct buf *b)
 
 /* ---------------------------------------------------------------- inputs */
 
+static int pb_quiet; /* -q: do not name the inputs left out */
+
 static uint64_t
 now_ns(void)
 {
@@ -258,7 +261,9 @@ input_load(struct pb_input *in, const void *raw, size_t len)
 			goto nomem;
 		if ((rc = gz_inflate(raw, len, &pb_limits, &in->json, &members, err,
 		    sizeof(err))) != GZ_OK) {
-			fprintf(stderr, "parsebench: %s: gzip error %d: %s\n", in->name, rc, err);
+			if (!pb_quiet)
+				fprintf(stderr, "parsebench: %s: left out: gzip error %d: %s\n",
+				    in->name, rc, err);
 			return -1;
 		}
 	} else {
@@ -271,9 +276,14 @@ input_load(struct pb_input *in, const void *raw, size_t len)
 	}
 	memset(&rerr, 0, sizeof(rerr));
 	if (rpt_parse(in->json.data, in->json.len, &r, &rerr) != 0) {
-		fprintf(stderr, "parsebench: %s: rejected (%s at %s line %d column %d): %s; "
-		    "left out\n", in->name, rerr.code, rerr.path[0] ? rerr.path : "-", rerr.line,
-		    rerr.column, rerr.reason);
+		if (pb_quiet)
+			return -1;
+		if (rerr.line > 0)
+			fprintf(stderr, "parsebench: %s: left out: %s at line %d column %d: %s\n",
+			    in->name, rerr.code, rerr.line, rerr.column, rerr.reason);
+		else
+			fprintf(stderr, "parsebench: %s: left out: %s at %s: %s\n", in->name,
+			    rerr.code, rerr.path[0] ? rerr.path : "the top", rerr.reason);
 		return -1;
 	}
 	rpt_free(r);
@@ -388,8 +398,9 @@ static void
 usage(void)
 {
 	fprintf(stderr,
-	    "usage: parsebench [-n ITERATIONS] [FILE...]\n"
+	    "usage: parsebench [-q] [-n ITERATIONS] [FILE...]\n"
 	    "  -n  reports parsed per timed run (default %d)\n"
+	    "  -q  count the inputs left out (rejected, unreadable) without naming them\n"
 	    "  FILE  report files, JSON or gzip; a built-in set when none is given\n",
 	    PB_DEFAULT_ITERATIONS);
 }
@@ -404,8 +415,11 @@ main(int argc, char **argv)
 	char *end;
 	int opt, rc = 1;
 
-	while ((opt = getopt(argc, argv, "n:h")) != -1) {
+	while ((opt = getopt(argc, argv, "n:qh")) != -1) {
 		switch (opt) {
+		case 'q':
+			pb_quiet = 1;
+			break;
 		case 'n':
 			errno = 0;
 			if (optarg[0] < '0' || optarg[0] > '9')

@@ -195,9 +195,9 @@ shopt -s nullglob
 files=("$src"/tests/data/reports/*.json "$src"/tests/data/reports/*.json.gz)
 shopt -u nullglob
 if ((${#files[@]} > 0)); then
-	echo "== parsebench: ${#files[@]} files from tests/data/reports"
+	echo "== parsebench: ${#files[@]} files from tests/data/reports (rejected ones left out)"
 	pb_rc=0
-	"$parsebench" -n "$parse_iterations" "${files[@]}" >"$tmp/parse-files.out" || pb_rc=$?
+	"$parsebench" -q -n "$parse_iterations" "${files[@]}" >"$tmp/parse-files.out" || pb_rc=$?
 	cat "$tmp/parse-files.out"
 	pb_files_line=$(grep -m1 '^parsebench mode=json' "$tmp/parse-files.out" || true)
 	((pb_rc == 0)) || fail "parsebench over tests/data/reports exited with status $pb_rc"

@@ -196,18 +196,19 @@ test_bomb(void **state)
 	assert_int_equal(gz_inflate(z.data, z.len, &lim, &out, &members, err, sizeof(err)),
 	    GZ_ERR_TOO_BIG);
 	assert_int_equal(out.len, 0);
-	assert_true(out.alloc <= 10 * MIB + 1 + 1);
+	assert_true(out.alloc <= 2 * 10 * MIB); /* the buffer doubles; never near 50 MB */
 	assert_non_null(strstr(err, "limit of 10485760 bytes"));
 
 	/* ratio cap: refused once past the floor, long before the size cap */
 	lim.max_out = 64 * MIB;
 	lim.max_ratio = 100;
 	lim.ratio_floor = MIB;
-	buf_reset(&out);
+	buf_free(&out);
+	buf_init(&out, 64 * MIB);
 	assert_int_equal(gz_inflate(z.data, z.len, &lim, &out, &members, err, sizeof(err)),
 	    GZ_ERR_RATIO);
 	assert_int_equal(out.len, 0);
-	assert_true(out.alloc <= 2 * MIB);
+	assert_true(out.alloc <= 4 * MIB);
 	assert_non_null(strstr(err, "ratio above 100:1"));
 
 	/* the output buffer's own cap also holds */

@@ -306,7 +306,8 @@ test_migrations(void **state)
 	    " ('reports_key', 'reports_received', 'policies_domain', 'failures_report',"
 	    " 'report_copies_report')", 0), 5);
 	assert_int_equal(q(db, "SELECT count(*) FROM meta WHERE key = 'heartbeat'", 0), 1);
-	assert_int_equal(q(db, "SELECT strict FROM pragma_table_list WHERE name = 'reports'", 0), 1);
+	assert_int_equal(q(db, "SELECT strict FROM pragma_table_list WHERE name = 'reports'", 0),
+	    1);
 	assert_int_equal(store_ping(t->s), 0);
 	assert_true(q(db, "SELECT value FROM meta WHERE key = 'heartbeat'", 0) > DAY0);
 	sqlite3_close(db);
@@ -376,7 +377,8 @@ test_new_dup_conflict(void **state)
 	assert_int_equal(b.req.result.report_id, rb);
 
 	/* The same report-id from another reporter is another report. */
-	fx_init(&c, "mail.example", "2024-03-01T00:00:00Z_example.com", DAY0, DAY0 + ONE_DAY - 1, 1);
+	fx_init(&c, "mail.example", "2024-03-01T00:00:00Z_example.com", DAY0, DAY0 + ONE_DAY - 1,
+	    1);
 	assert_int_equal(submit(t, &c), STORE_NEW);
 	assert_true(c.req.result.report_id > rb);
 
@@ -445,12 +447,16 @@ test_quarantine_dedup(void **state)
 
 	db = db_open(t);
 	assert_int_equal(q(db, "SELECT seen_count FROM quarantine WHERE id = ?1", 1, qid), 2);
-	assert_int_equal(q(db, "SELECT first_seen FROM quarantine WHERE id = ?1", 1, qid), DAY0 + 10);
-	assert_int_equal(q(db, "SELECT last_seen FROM quarantine WHERE id = ?1", 1, qid), DAY0 + 20);
+	assert_int_equal(q(db, "SELECT first_seen FROM quarantine WHERE id = ?1", 1, qid),
+	    DAY0 + 10);
+	assert_int_equal(q(db, "SELECT last_seen FROM quarantine WHERE id = ?1", 1, qid),
+	    DAY0 + 20);
 	assert_int_equal(q(db, "SELECT raw_len FROM quarantine WHERE id = ?1", 1, qid), 4);
 	assert_int_equal(q(db, "SELECT count(*) FROM quarantine WHERE status = 'held'", 0), 2);
-	assert_int_equal(q(db, "SELECT count(*) FROM report_copies WHERE quarantine = ?1", 1, qid), 2);
-	assert_int_equal(q(db, "SELECT count(*) FROM report_copies WHERE report IS NOT NULL", 0), 0);
+	assert_int_equal(q(db, "SELECT count(*) FROM report_copies WHERE quarantine = ?1", 1,
+	    qid), 2);
+	assert_int_equal(q(db, "SELECT count(*) FROM report_copies WHERE report IS NOT NULL", 0),
+	    0);
 	assert_int_equal(q(db, "SELECT count(*) FROM reports", 0), 0);
 	assert_int_equal(q(db, "SELECT count(*) FROM daily_domain", 0), 0);
 	sqlite3_close(db);
@@ -620,7 +626,8 @@ test_rollup_uncounted(void **state)
 	assert_int_equal(q(db, "SELECT successful FROM daily_domain WHERE domain = 'a.example'", 0),
 	    10);
 	/* Missing counts count as 0 but the report still counts for the domain. */
-	assert_int_equal(q(db, "SELECT reports FROM daily_domain WHERE domain = 'c.example'", 0), 1);
+	assert_int_equal(q(db, "SELECT reports FROM daily_domain WHERE domain = 'c.example'", 0),
+	    1);
 	assert_int_equal(q(db, "SELECT successful + failed FROM daily_domain"
 	    " WHERE domain = 'c.example'", 0), 0);
 	assert_int_equal(q(db, "SELECT count(*) FROM daily_policy WHERE domain = 'c.example'"
@@ -894,7 +901,8 @@ test_list_and_get(void **state)
 	open_store(t, 1000);
 	for (int i = 0; i < 5; i++) {
 		snprintf(rid, sizeof(rid), "rid-%d", i + 1);
-		fx_init(&f[i], "google.com", rid, DAY0, DAY0 + ONE_DAY - 1, (unsigned char)(0xa0 + i));
+		fx_init(&f[i], "google.com", rid, DAY0, DAY0 + ONE_DAY - 1,
+		    (unsigned char)(0xa0 + i));
 		f[i].req.copy.received_at = DAY0 + ONE_DAY + i;
 	}
 	/* Report 4 conflicts with report 3. */
