@@ -197,6 +197,36 @@ out:
 	return rc;
 }
 
+/*
+ * Reads one input (a file, or stdin for "-") and runs it through the pipeline's parsing step.
+ * Returns the job (caller frees it, then b), or NULL with *unreadable set (reason on stderr)
+ * or, on OOM, with *unreadable 0. b is initialised here with the config's size cap.
+ */
+static struct pipeline_job *
+cli_job(struct pipeline *pl, const struct config *cfg, const char *cmd, const char *path,
+    const char *transport, struct buf *b, int *unreadable)
+{
+	struct envelope env = { .transport = transport, .allow_mail = 1 };
+	char err[256];
+	struct pipeline_job *job;
+
+	*unreadable = 0;
+	buf_init(b, cfg->max_report_size);
+	if (read_input(path, b, err, sizeof(err)) != 0) {
+		fprintf(stderr, "tlsrptd %s: %s: %s\n", cmd, path, err);
+		*unreadable = 1;
+		buf_free(b);
+		return NULL;
+	}
+	env.peer = strcmp(path, "-") == 0 ? NULL : path;
+	env.body = b->data ? b->data : "";
+	env.len = b->len;
+	env.received_at = (int64_t)time(NULL);
+	if ((job = pipeline_job_new(pl, &env)) == NULL)
+		buf_free(b);
+	return job;
+}
+
 void
 cli_pipeline_options(const struct config *cfg, struct pipeline_options *po)
 {
@@ -345,22 +375,15 @@ cmd_check(int argc, char **argv)
 	}
 	for (int i = 0; i < args.n_files; i++) {
 		struct buf b;
-		char err[256];
 		struct pipeline_job *job;
-		struct envelope env = { .transport = "check", .peer = args.files[i], .allow_mail = 1 };
+		int unreadable;
 
-		buf_init(&b, cfg.max_report_size);
-		if (read_input(args.files[i], &b, err, sizeof(err)) != 0) {
-			fprintf(stderr, "tlsrptd check: %s: %s\n", args.files[i], err);
+		job = cli_job(pl, &cfg, "check", args.files[i], "check", &b, &unreadable);
+		if (job == NULL && unreadable) {
 			status = EX_NOINPUT;
-			buf_free(&b);
 			continue;
 		}
-		env.body = b.data ? b.data : "";
-		env.len = b.len;
-		env.received_at = (int64_t)time(NULL);
-		if ((job = pipeline_job_new(pl, &env)) == NULL) {
-			buf_free(&b);
+		if (job == NULL) {
 			rc = EX_OSERR;
 			goto out;
 		}
@@ -427,29 +450,18 @@ cmd_ingest(int argc, char **argv)
 	}
 	for (int i = 0; i < args.n_files; i++) {
 		const char *f = args.files[i];
-		int is_stdin = strcmp(f, "-") == 0;
 		struct buf b;
-		char err[256];
 		struct pipeline_job *job;
 		const struct pipeline_result *r;
-		struct envelope env = {
-			.transport = is_stdin ? "stdin" : "file",
-			.peer = is_stdin ? NULL : f,
-			.allow_mail = 1,
-		};
+		int unreadable;
 
-		buf_init(&b, cfg.max_report_size);
-		if (read_input(f, &b, err, sizeof(err)) != 0) {
-			fprintf(stderr, "tlsrptd ingest: %s: %s\n", f, err);
+		job = cli_job(pl, &cfg, "ingest", f, strcmp(f, "-") == 0 ? "stdin" : "file", &b,
+		    &unreadable);
+		if (job == NULL && unreadable) {
 			any_unreadable = 1;
-			buf_free(&b);
 			continue;
 		}
-		env.body = b.data ? b.data : "";
-		env.len = b.len;
-		env.received_at = (int64_t)time(NULL);
-		if ((job = pipeline_job_new(pl, &env)) == NULL) {
-			buf_free(&b);
+		if (job == NULL) {
 			rc = EX_OSERR;
 			goto out;
 		}

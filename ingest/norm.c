@@ -27,12 +27,8 @@
 #define PC_INITIAL_BIAS 72
 #define PC_INITIAL_N    0x80
 
-/*
- * Decodes one UTF-8 sequence at s[0..len). Returns its length in bytes and sets *cp, or 0 when
- * the bytes are not valid UTF-8 (overlong forms, surrogates and values above U+10FFFF refused).
- */
-static size_t
-utf8_decode(const unsigned char *s, size_t len, uint32_t *cp)
+size_t
+norm_utf8_decode(const unsigned char *s, size_t len, uint32_t *cp)
 {
 	uint32_t c;
 	size_t n, i;
@@ -40,7 +36,8 @@ utf8_decode(const unsigned char *s, size_t len, uint32_t *cp)
 	if (len == 0)
 		return 0;
 	if (s[0] < 0x80) {
-		*cp = s[0];
+		if (cp != NULL)
+			*cp = s[0];
 		return 1;
 	}
 	if (s[0] >= 0xc2 && s[0] <= 0xdf) {
@@ -65,7 +62,8 @@ utf8_decode(const unsigned char *s, size_t len, uint32_t *cp)
 	if ((n == 3 && c < 0x800) || (n == 4 && c < 0x10000) || c > 0x10ffff ||
 	    (c >= 0xd800 && c <= 0xdfff))
 		return 0;
-	*cp = c;
+	if (cp != NULL)
+		*cp = c;
 	return n;
 }
 
@@ -183,7 +181,7 @@ norm_label(const unsigned char *lab, size_t len, char *out, size_t *o)
 		return 0;
 	}
 	for (i = 0; i < len; i += step) {
-		if ((step = utf8_decode(lab + i, len - i, &cp)) == 0 || n >= NORM_UCS_MAX)
+		if ((step = norm_utf8_decode(lab + i, len - i, &cp)) == 0 || n >= NORM_UCS_MAX)
 			return -1;
 		if (cp >= 'A' && cp <= 'Z')
 			cp += 'a' - 'A';

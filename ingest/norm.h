@@ -29,4 +29,11 @@ int norm_ip(const char *in, size_t len, char out[46], int *changed);
  */
 int norm_datetime(const char *in, size_t len, int64_t *epoch, int *no_zone, int *lenient);
 
+/*
+ * Decodes one UTF-8 sequence at s[0..len). Returns its length in bytes and sets *cp (which may
+ * be NULL), or 0 when the bytes are not valid UTF-8 (overlong forms, surrogates and values
+ * above U+10FFFF refused) or len is 0.
+ */
+size_t norm_utf8_decode(const unsigned char *s, size_t len, uint32_t *cp);
+
 #endif

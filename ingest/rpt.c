@@ -151,40 +151,6 @@ utf8_cut(const char *s, size_t n)
 	return i + need <= n ? n : i;
 }
 
-/* Length of the valid UTF-8 sequence at s[0..n) (n > 0), or 0 when it is not one. */
-static size_t
-seq_len(const unsigned char *s, size_t n)
-{
-	size_t k, len;
-	uint32_t c;
-
-	if (s[0] < 0x80)
-		return 1;
-	if (s[0] >= 0xc2 && s[0] <= 0xdf) {
-		len = 2;
-		c = s[0] & 0x1f;
-	} else if (s[0] >= 0xe0 && s[0] <= 0xef) {
-		len = 3;
-		c = s[0] & 0x0f;
-	} else if (s[0] >= 0xf0 && s[0] <= 0xf4) {
-		len = 4;
-		c = s[0] & 0x07;
-	} else {
-		return 0;
-	}
-	if (n < len)
-		return 0;
-	for (k = 1; k < len; k++) {
-		if ((s[k] & 0xc0) != 0x80)
-			return 0;
-		c = (c << 6) | (s[k] & 0x3f);
-	}
-	if ((len == 3 && c < 0x800) || (len == 4 && c < 0x10000) || c > 0x10ffff ||
-	    (c >= 0xd800 && c <= 0xdfff))
-		return 0;
-	return len;
-}
-
 /* Byte offset of the first invalid UTF-8 sequence in s[0..n), or n when it is all valid. */
 static size_t
 utf8_check(const unsigned char *s, size_t n)
@@ -204,7 +170,7 @@ utf8_check(const unsigned char *s, size_t n)
 				i++;
 			continue;
 		}
-		if ((len = seq_len(s + i, n - i)) == 0)
+		if ((len = norm_utf8_decode(s + i, n - i, NULL)) == 0)
 			return i;
 		i += len;
 	}
@@ -247,7 +213,7 @@ copy_clean(char *dst, size_t dstlen, const char *src)
 	size_t o = 0, i = 0, n = strlen(src), k;
 
 	while (i < n) {
-		k = seq_len(s + i, n - i);
+		k = norm_utf8_decode(s + i, n - i, NULL);
 		if (k == 0 || s[i] < 0x20 || s[i] == 0x7f) {
 			if (o + 1 >= dstlen)
 				break;
@@ -1538,21 +1504,6 @@ rpt_free(struct rpt *r)
 	free(r); /* the first member of its struct rpt_block */
 }
 
-const char *
-rpt_policy_type_name(const struct rpt_policy *p)
-{
-	switch (p->type) {
-	case RPT_POLICY_STS:
-		return "sts";
-	case RPT_POLICY_TLSA:
-		return "tlsa";
-	case RPT_POLICY_NONE_FOUND:
-		return "no-policy-found";
-	case RPT_POLICY_OTHER:
-		break;
-	}
-	return p->type_name != NULL ? p->type_name : "";
-}
 
 /* ---- JSON output ---- */
 

@@ -126,7 +126,21 @@ int rpt_add_lint(struct rpt *r, const char *path, const char *code, const char *
  */
 json_t *rpt_to_json(const struct rpt *r);
 
-/* "sts", "tlsa", "no-policy-found", or p->type_name for RPT_POLICY_OTHER. */
-const char *rpt_policy_type_name(const struct rpt_policy *p);
+/* "sts", "tlsa", "no-policy-found", or p->type_name ("" if none) for RPT_POLICY_OTHER. */
+static inline const char *
+rpt_policy_type_name(const struct rpt_policy *p)
+{
+	switch (p->type) {
+	case RPT_POLICY_STS:
+		return "sts";
+	case RPT_POLICY_TLSA:
+		return "tlsa";
+	case RPT_POLICY_NONE_FOUND:
+		return "no-policy-found";
+	case RPT_POLICY_OTHER:
+		break;
+	}
+	return p->type_name != NULL ? p->type_name : "";
+}
 
 #endif

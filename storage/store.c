@@ -283,20 +283,6 @@ store_rfc3339(int64_t t, char *buf, size_t len)
 	return buf;
 }
 
-static const char *
-store_policy_type(const struct rpt_policy *p)
-{
-	switch (p->type) {
-	case RPT_POLICY_STS:
-		return "sts";
-	case RPT_POLICY_TLSA:
-		return "tlsa";
-	case RPT_POLICY_NONE_FOUND:
-		return "no-policy-found";
-	default:
-		return p->type_name != NULL ? p->type_name : "";
-	}
-}
 
 /*
  * The UTC days of a window and the seconds of each. An end at hh:59:59 counts as the next
@@ -643,7 +629,7 @@ store_add_policies(struct store *s, struct store_req *r, int64_t report)
 
 		store_bind_acc(&b, sqlite3_bind_int64(st, 1, report));
 		store_bind_acc(&b, sqlite3_bind_int64(st, 2, (int64_t)i));
-		store_bind_acc(&b, store_bind_text(st, 3, store_policy_type(p)));
+		store_bind_acc(&b, store_bind_text(st, 3, rpt_policy_type_name(p)));
 		store_bind_acc(&b, store_bind_text(st, 4, p->domain));
 		store_bind_acc(&b, store_bind_text(st, 5, p->sts_mode));
 		store_bind_acc(&b, p->sts_max_age < 0 ? sqlite3_bind_null(st, 6) :
@@ -743,7 +729,7 @@ store_rollup(struct store *s, struct store_req *r, int64_t report)
 		store_split(w, store_count(p->failure), failed);
 		for (int d = 0; d < w->n && rc == 0; d++)
 			rc = store_upsert_day(s, r, W_DP_UPSERT, p->domain, w->first_day + d,
-			    store_policy_type(p), ok[d], failed[d]);
+			    rpt_policy_type_name(p), ok[d], failed[d]);
 	}
 out:
 	if (rc == STORE_TEMP)
