@@ -91,18 +91,30 @@ cmd_serve(int argc, char **argv)
 		break;
 	}
 	log_info("shutdown", "signal=%s", sig == SIGTERM ? "TERM" : "INT");
+	/*
+	 * Stop accepting, let the requests in flight finish (their commits resume them), then
+	 * stop the server, then the writer. If requests are still suspended at the deadline (the
+	 * database is stuck), closing the store answers them (temporary) and gives them one more
+	 * second; a server that still has suspended connections cannot be stopped safely, so it is
+	 * left to the process exit.
+	 */
 	http_quiesce(http);
-	if (http_drain(http, (int)cfg.shutdown_timeout * 1000) != 0)
+	if (http_drain(http, (int)cfg.shutdown_timeout * 1000) != 0) {
 		log_warn("shutdown", "timeout=%u reason=\"requests still in flight\"", cfg.shutdown_timeout);
-	http_stop(http);
-	http = NULL;
+		store_close(st);
+		st = NULL;
+		if (http_drain(http, 1000) != 0) {
+			log_error("shutdown", "reason=\"connections still suspended: left to the exit\"");
+			http = NULL;
+		}
+	}
 	rc = 0;
 out:
 	http_stop(http);
 	store_close(st); /* commits whatever is still queued */
 	pipeline_free(pl);
-	if (st != NULL)
-		log_info("stopped", "status=%d", rc);
+	if (rc == 0)
+		log_info("stopped", "status=0");
 	cfg_free(&cfg);
 	return rc;
 }

@@ -36,6 +36,7 @@ struct http_server {
 	pthread_mutex_t lock;
 	pthread_cond_t idle;
 	int inflight;          /* ingest requests between first call and completion */
+	int stopping;          /* set by http_quiesce: new ingest requests get 503 */
 };
 
 struct req_ctx {
@@ -161,14 +162,25 @@ peer_of(struct MHD_Connection *conn, char *out, size_t outlen, unsigned *port)
 
 /* ---- ingest ------------------------------------------------------------------------- */
 
-static void
+/*
+ * Counts an ingest request in (d = 1) or out (d = -1). Once the server is stopping, no request
+ * is counted in (returns -1): a request that starts after http_quiesce() is answered 503, so
+ * when http_drain() sees zero, nothing can be suspended any more.
+ */
+static int
 inflight_add(struct http_server *srv, int d)
 {
+	int rc = 0;
+
 	pthread_mutex_lock(&srv->lock);
-	srv->inflight += d;
+	if (d > 0 && srv->stopping)
+		rc = -1;
+	else
+		srv->inflight += d;
 	if (srv->inflight == 0)
 		pthread_cond_broadcast(&srv->idle);
 	pthread_mutex_unlock(&srv->lock);
+	return rc;
 }
 
 /* Runs on the store's writer thread once the job is committed (or failed). */
@@ -502,8 +514,15 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *
 				log_request(ctx, method, MHD_HTTP_METHOD_NOT_ALLOWED);
 				return rc;
 			}
+			if (inflight_add(srv, 1) != 0) {
+				ctx->kind = REQ_OTHER;
+				log_request(ctx, method, MHD_HTTP_SERVICE_UNAVAILABLE);
+				return respond_json(conn, MHD_HTTP_SERVICE_UNAVAILABLE,
+				    json_pack("{s:s, s:{s:s, s:s}}", "status", "temporary", "error",
+				    "code", "shutting-down", "reason", "the collector is stopping"),
+				    srv->opt.retry_after_s);
+			}
 			ctx->kind = REQ_INGEST;
-			inflight_add(srv, 1);
 			{
 				const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
 				    MHD_HTTP_HEADER_CONTENT_LENGTH);
@@ -671,7 +690,12 @@ http_port(const struct http_server *s)
 void
 http_quiesce(struct http_server *s)
 {
-	MHD_socket fd = MHD_quiesce_daemon(s->mhd);
+	MHD_socket fd;
+
+	pthread_mutex_lock(&s->lock);
+	s->stopping = 1;
+	pthread_mutex_unlock(&s->lock);
+	fd = MHD_quiesce_daemon(s->mhd);
 
 	if (fd != MHD_INVALID_SOCKET)
 		close(fd);

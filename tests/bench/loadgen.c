@@ -1,22 +1,32 @@
 /*
  * loadgen: HTTP/1.1 load generator for the report endpoint (a benchmark, not a test).
  *
- *   loadgen [-c CONNECTIONS] [-n REPORTS] [-D DOMAINS] [-p PATH] [-s SEED] [-t SECONDS] HOST:PORT
+ *   loadgen [-c CONNECTIONS] [-T THREADS] [-n REPORTS] [-D DOMAINS] [-p PATH] [-s SEED]
+ *           [-t SECONDS] HOST:PORT
  *
  * Before the clock starts it builds REPORTS distinct TLS-RPT reports (RFC 8460) from a seeded
- * PRNG, gzips each one and lays out the complete POST request. Then CONNECTIONS threads each
- * keep one keep-alive connection and POST reports (application/tlsrpt+gzip) taken from a
- * shared counter until none are left, reading every response in full. The reports are about
- * DOMAINS policy domains (default 16: a collector serves its operator's few domains) and fall
- * in one 30-day period, as a month of real traffic does. A request is never
- * retried: a POST that failed on the wire is counted as a transport error and the connection
- * is opened again for the next report.
+ * PRNG, gzips each one and lays out the complete POST request, and opens CONNECTIONS
+ * keep-alive connections. Then THREADS threads (default 1) each run an epoll loop over their
+ * share of the connections, which are non-blocking: every connection POSTs a report
+ * (application/tlsrpt+gzip) taken from a shared counter with one send(), reads the response
+ * with large recv()s into its own buffer, parses whatever has arrived and, as soon as the
+ * response is complete, sends the next report, until none are left. The client thus costs
+ * about two system calls per report and few context switches, and leaves the CPU to the
+ * daemon it measures. The reports are about DOMAINS policy domains (default 16: a collector
+ * serves its operator's few domains) and fall in one 30-day period, as a month of real
+ * traffic does. A request is never retried: a POST that failed on the wire is counted as a
+ * transport error and the connection is opened again for the next report. A response that
+ * asks for it (Connection: close, a body delimited by the end of the connection) closes the
+ * connection too.
+ *
+ * Latency is measured per request from the start of its send (or of the connect, when the
+ * connection had to be opened again) to the last byte of its response.
  *
  * Only loopback addresses are accepted (127.0.0.0/8, ::1, "localhost"): the tool must never
  * load anybody else's server. No name is ever resolved.
  *
  * Output on stdout: a readable block, then one line of key=value pairs with stable keys:
- *   loadgen reports=N connections=C sent=... completed=... ok=... non2xx=...
+ *   loadgen reports=N connections=C threads=T sent=... completed=... ok=... non2xx=...
  *     transport_errors=... unsent=... status=201:N elapsed_s=... reports_per_s=...
  *     p50_ms=... p90_ms=... p99_ms=... max_ms=... json_avg_b=... gzip_avg_b=... reconnects=...
  * The first few failures are described on stderr as they happen.
@@ -25,8 +35,9 @@
  * non-2xx status, time bound reached); 2 on a usage or setup error.
  *
  * Time bounds: no new request starts after -t SECONDS (default 600) from the start of the
- * run; every socket operation times out after 30 s; and an alarm ends the process outright
- * LG_HARD_GRACE_S seconds after the -t bound, whatever is blocked.
+ * run; a request whose connection makes no progress (connect, send or receive) for 30 s is a
+ * transport error; and an alarm ends the process outright LG_HARD_GRACE_S seconds after the
+ * -t bound, whatever is blocked.
  */
 #define ZLIB_CONST
 #define LG_DEFAULT_DOMAINS 16
@@ -36,6 +47,7 @@
 #include <inttypes.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -44,6 +56,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/epoll.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -53,20 +66,24 @@
 #include "collector/buf.h"
 
 #define LG_DEFAULT_CONNECTIONS 64
+#define LG_DEFAULT_THREADS     1
 #define LG_DEFAULT_REPORTS     20000
 #define LG_DEFAULT_PATH        "/tlsrpt"
 #define LG_DEFAULT_SEED        1
 #define LG_DEFAULT_BOUND_S     600
 #define LG_MAX_CONNECTIONS     1024
+#define LG_MAX_THREADS         64
 #define LG_MAX_REPORTS         1000000   /* ~1.5 GB of prepared requests at most */
 #define LG_MAX_BOUND_S         86400
 #define LG_PATH_MAX            256
 #define LG_HOST_MAX            64        /* "[::1]:65535" and the like */
 #define LG_JSON_MAX            4096      /* one generated report */
 #define LG_REQ_HEAD_MAX        512
-#define LG_IO_TIMEOUT_S        30
+#define LG_IO_TIMEOUT_S        30        /* a connection without progress for this long fails */
 #define LG_HARD_GRACE_S        (2 * LG_IO_TIMEOUT_S)
-#define LG_RBUF                16384     /* response read buffer = cap on a response header */
+#define LG_SWEEP_MS            1000      /* how often each thread looks for idle connections */
+#define LG_EVENTS              128       /* epoll events taken per wait */
+#define LG_RBUF                16384     /* per-connection read buffer = cap on a response header */
 #define LG_LINE_MAX            1024      /* chunk-size and trailer lines */
 #define LG_BODY_MAX            ((uint64_t)64 << 20) /* a longer response body is an error */
 #define LG_SNIPPET             160       /* body bytes kept to describe a failure */
@@ -100,23 +117,66 @@ struct lg_shared {
 	int abort_start;
 };
 
-struct lg_worker {
-	pthread_t tid;
-	struct lg_shared *sh;
-	int fd;
-	size_t roff, rlen;             /* unread bytes are rbuf[roff..rlen) */
-	char rbuf[LG_RBUF];
-	uint64_t status[LG_STATUS_MAX];
-	uint64_t sent, completed, ok, non2xx, transport_errors, reconnects, connects;
-	int timed_out;
-};
-
 /* What one response told us. */
 struct lg_resp {
 	int status;
 	int close_after;
 	char snippet[LG_SNIPPET + 1];
 	size_t snippet_len;
+};
+
+/* Where a connection is in its request cycle. */
+enum lg_state {
+	ST_IDLE,                       /* no request in flight: start the next one */
+	ST_CONNECTING,                 /* non-blocking connect in progress */
+	ST_SENDING,                    /* part of the request is still to be sent */
+	ST_READING,                    /* request sent (or sending failed): awaiting the response */
+	ST_DONE                        /* no more reports for this connection: closed */
+};
+
+/* Where the response parser is. */
+enum lg_part {
+	PART_HEAD,                     /* status line and header fields (1xx ones skipped) */
+	PART_BODY_LEN,                 /* Content-Length body, `left` bytes to go */
+	PART_BODY_EOF,                 /* body delimited by the end of the connection */
+	PART_CHUNK_SIZE,
+	PART_CHUNK_DATA,               /* `left` bytes of chunk data to go */
+	PART_CHUNK_END,                /* the CRLF after chunk data */
+	PART_TRAILER                   /* trailer fields, then the blank line */
+};
+
+struct lg_conn {
+	int fd;                        /* -1 when closed */
+	enum lg_state state;
+	uint32_t events;               /* registered with epoll; 0 when not registered */
+	uint64_t connects;             /* successful connects, to count reconnects */
+	size_t idx;                    /* report in flight */
+	uint64_t t0_ns;                /* when it started */
+	uint64_t progress_ns;          /* last connect, send or receive progress */
+	size_t soff;                   /* request bytes sent so far */
+	int send_failed;               /* the peer stopped the send: its answer may be there */
+	char send_err[LG_ERR_MAX];
+	int pending;                   /* rbuf holds bytes after the last response: parse them */
+	enum lg_part part;
+	uint64_t left;
+	uint64_t body_total;           /* chunked or EOF-delimited body bytes so far */
+	size_t scanned;                /* head bytes already searched for the blank line */
+	struct lg_resp r;
+	size_t roff, rlen;             /* unparsed bytes are rbuf[roff..rlen) */
+	char rbuf[LG_RBUF];
+};
+
+/* One event-loop thread and its share of the connections. */
+struct lg_thread {
+	pthread_t tid;
+	struct lg_shared *sh;
+	int epfd;
+	struct lg_conn *conns;
+	size_t nconns;
+	size_t active;                 /* connections not yet ST_DONE */
+	uint64_t status[LG_STATUS_MAX];
+	uint64_t sent, completed, ok, non2xx, transport_errors, reconnects;
+	int timed_out;
 };
 
 /* ---------------------------------------------------------------- time, PRNG */
@@ -379,34 +439,23 @@ trunc:
 	out->err = BUF_ERR_CAP; /* the caller checks the sticky error */
 }
 
-/* Gzips in[0..len) as one member. Returns a malloc'd buffer and sets *outlen, or NULL. */
-static unsigned char *
-gzip_bytes(const char *in, size_t len, size_t *outlen)
+/*
+ * Gzips in[0..len) as one member into out[0..cap) with zs, a stream made by deflateInit2 and
+ * reused for every report: deflateReset gives the output of a fresh stream without the cost
+ * of allocating and touching its ~270 KB of state again. Returns the size, or 0 on failure.
+ */
+static size_t
+gzip_into(z_stream *zs, const char *in, size_t len, unsigned char *out, size_t cap)
 {
-	z_stream zs;
-	unsigned char *out = NULL;
-	uLong bound;
-
-	memset(&zs, 0, sizeof(zs));
-	if (deflateInit2(&zs, Z_DEFAULT_COMPRESSION, Z_DEFLATED, 16 + MAX_WBITS, 8,
-	    Z_DEFAULT_STRATEGY) != Z_OK)
-		return NULL;
-	bound = deflateBound(&zs, (uLong)len);
-	if ((out = malloc(bound)) == NULL)
-		goto fail;
-	zs.next_in = (const Bytef *)in;
-	zs.avail_in = (uInt)len;
-	zs.next_out = out;
-	zs.avail_out = (uInt)bound;
-	if (deflate(&zs, Z_FINISH) != Z_STREAM_END)
-		goto fail;
-	*outlen = (size_t)zs.total_out;
-	deflateEnd(&zs);
-	return out;
-fail:
-	free(out);
-	deflateEnd(&zs);
-	return NULL;
+	if (deflateReset(zs) != Z_OK)
+		return 0;
+	zs->next_in = (const Bytef *)in;
+	zs->avail_in = (uInt)len;
+	zs->next_out = out;
+	zs->avail_out = (uInt)cap;
+	if (deflate(zs, Z_FINISH) != Z_STREAM_END)
+		return 0;
+	return (size_t)zs->total_out;
 }
 
 /*
@@ -418,6 +467,9 @@ prepare_reports(struct lg_shared *sh, uint64_t seed, const char *path, const cha
     uint64_t *json_total, uint64_t *gzip_total)
 {
 	struct buf json;
+	z_stream zs;
+	unsigned char *gz = NULL;
+	size_t gzcap;
 	uint64_t rng = seed;
 	uint64_t base = mix64(seed ^ 0x5bd1e9955bd1e995ULL);
 	char head[LG_REQ_HEAD_MAX];
@@ -425,9 +477,20 @@ prepare_reports(struct lg_shared *sh, uint64_t seed, const char *path, const cha
 
 	buf_init(&json, LG_JSON_MAX);
 	*json_total = *gzip_total = 0;
+	memset(&zs, 0, sizeof(zs));
+	if (deflateInit2(&zs, Z_DEFAULT_COMPRESSION, Z_DEFLATED, 16 + MAX_WBITS, 8,
+	    Z_DEFAULT_STRATEGY) != Z_OK) {
+		fprintf(stderr, "loadgen: deflateInit2 failed\n");
+		buf_free(&json);
+		return -1;
+	}
+	gzcap = (size_t)deflateBound(&zs, LG_JSON_MAX);
+	if ((gz = malloc(gzcap)) == NULL) {
+		fprintf(stderr, "loadgen: out of memory\n");
+		goto out;
+	}
 	for (size_t i = 0; i < sh->n; i++) {
-		unsigned char *gz;
-		size_t gzlen = 0;
+		size_t gzlen;
 		int hl;
 
 		buf_reset(&json);
@@ -438,7 +501,7 @@ prepare_reports(struct lg_shared *sh, uint64_t seed, const char *path, const cha
 			    LG_JSON_MAX);
 			goto out;
 		}
-		if ((gz = gzip_bytes(json.data, json.len, &gzlen)) == NULL) {
+		if ((gzlen = gzip_into(&zs, json.data, json.len, gz, gzcap)) == 0) {
 			fprintf(stderr, "loadgen: gzip failed for report %zu\n", i);
 			goto out;
 		}
@@ -450,24 +513,23 @@ prepare_reports(struct lg_shared *sh, uint64_t seed, const char *path, const cha
 		    "Content-Length: %zu\r\n"
 		    "\r\n", path, hosthdr, gzlen);
 		if (hl < 0 || (size_t)hl >= sizeof(head)) {
-			free(gz);
 			fprintf(stderr, "loadgen: request head too long\n");
 			goto out;
 		}
 		sh->reports[i].len = (size_t)hl + gzlen;
 		if ((sh->reports[i].req = malloc(sh->reports[i].len)) == NULL) {
-			free(gz);
 			fprintf(stderr, "loadgen: out of memory preparing report %zu\n", i);
 			goto out;
 		}
 		memcpy(sh->reports[i].req, head, (size_t)hl);
 		memcpy(sh->reports[i].req + hl, gz, gzlen);
-		free(gz);
 		*json_total += json.len;
 		*gzip_total += gzlen;
 	}
 	rc = 0;
 out:
+	free(gz);
+	(void)deflateEnd(&zs);
 	buf_free(&json);
 	return rc;
 }
@@ -547,7 +609,7 @@ syntax:
 	return -1;
 }
 
-/* ---------------------------------------------------------------- connection I/O */
+/* ---------------------------------------------------------------- failures, response heads */
 
 /* Describes a failure on stderr, for the first few only. */
 static void
@@ -559,168 +621,6 @@ report_error(struct lg_shared *sh, size_t idx, const char *what)
 		fprintf(stderr, "loadgen: report %zu: %s\n", idx, what);
 	else if (n == LG_ERRORS_SHOWN)
 		fprintf(stderr, "loadgen: (further failures not shown)\n");
-}
-
-static void
-conn_close(struct lg_worker *w)
-{
-	if (w->fd >= 0)
-		close(w->fd);
-	w->fd = -1;
-	w->roff = w->rlen = 0;
-}
-
-static int
-conn_open(struct lg_worker *w, char *err, size_t errlen)
-{
-	struct timeval tv = { .tv_sec = LG_IO_TIMEOUT_S, .tv_usec = 0 };
-	int one = 1;
-	int fd;
-
-	conn_close(w);
-	fd = socket(w->sh->addr.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0) {
-		snprintf(err, errlen, "socket: %s", strerror(errno));
-		return -1;
-	}
-	if (setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) != 0 ||
-	    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv)) != 0 ||
-	    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) != 0) {
-		snprintf(err, errlen, "setsockopt: %s", strerror(errno));
-		close(fd);
-		return -1;
-	}
-	/* No EINTR retry: a restarted connect() fails with EALREADY; no handler returns anyway. */
-	if (connect(fd, (const struct sockaddr *)&w->sh->addr, w->sh->addrlen) != 0) {
-		snprintf(err, errlen, "connect: %s", errno == EINPROGRESS ? "timed out" :
-		    strerror(errno));
-		close(fd);
-		return -1;
-	}
-	w->fd = fd;
-	w->connects++;
-	return 0;
-}
-
-/* Sends everything. 0, or the errno of the failure (described in err). */
-static int
-send_all(int fd, const char *p, size_t len, char *err, size_t errlen)
-{
-	while (len > 0) {
-		ssize_t n = send(fd, p, len, MSG_NOSIGNAL);
-
-		if (n < 0) {
-			int e = errno;
-
-			if (e == EINTR)
-				continue;
-			snprintf(err, errlen, "send: %s", e == EAGAIN || e == EWOULDBLOCK ?
-			    "timed out" : strerror(e));
-			return e != 0 ? e : EIO;
-		}
-		p += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
-/* Reads more bytes into rbuf. Returns the count, 0 at EOF, -1 on error or a full buffer. */
-static int
-conn_fill(struct lg_worker *w, char *err, size_t errlen)
-{
-	ssize_t n;
-
-	if (w->roff == w->rlen) {
-		w->roff = w->rlen = 0;
-	} else if (w->rlen == sizeof(w->rbuf)) {
-		if (w->roff == 0) {
-			snprintf(err, errlen, "response line or header over %d bytes", LG_RBUF);
-			return -1;
-		}
-		memmove(w->rbuf, w->rbuf + w->roff, w->rlen - w->roff);
-		w->rlen -= w->roff;
-		w->roff = 0;
-	}
-	for (;;) {
-		n = recv(w->fd, w->rbuf + w->rlen, sizeof(w->rbuf) - w->rlen, 0);
-		if (n >= 0)
-			break;
-		if (errno == EINTR)
-			continue;
-		snprintf(err, errlen, "recv: %s", errno == EAGAIN || errno == EWOULDBLOCK ?
-		    "timed out" : strerror(errno));
-		return -1;
-	}
-	w->rlen += (size_t)n;
-	return (int)n;
-}
-
-/*
- * Makes sure rbuf[roff..] holds a complete line ending in CRLF (or, with blank_end, a header
- * block ending in CRLF CRLF). Returns the length including the terminator, or -1.
- */
-static long
-conn_until(struct lg_worker *w, int blank_end, size_t max, const char *what, char *err,
-    size_t errlen)
-{
-	const char *term = blank_end ? "\r\n\r\n" : "\r\n";
-	size_t tlen = blank_end ? 4 : 2;
-
-	for (;;) {
-		const char *base = w->rbuf + w->roff;
-		size_t avail = w->rlen - w->roff;
-		const char *hit = memmem(base, avail, term, tlen);
-		int n;
-
-		if (hit != NULL && (size_t)(hit - base) + tlen <= max)
-			return (long)((size_t)(hit - base) + tlen);
-		if (hit != NULL || avail >= max) {
-			snprintf(err, errlen, "%s longer than %zu bytes", what, max);
-			return -1;
-		}
-		if ((n = conn_fill(w, err, errlen)) < 0)
-			return -1;
-		if (n == 0) {
-			if (avail == 0 && blank_end)
-				snprintf(err, errlen, "connection closed before the response");
-			else
-				snprintf(err, errlen, "connection closed inside the %s", what);
-			return -1;
-		}
-	}
-}
-
-/* Discards n body bytes (keeping the first ones in r->snippet). 0 or -1. */
-static int
-conn_skip(struct lg_worker *w, uint64_t n, struct lg_resp *r, char *err, size_t errlen)
-{
-	while (n > 0) {
-		size_t avail = w->rlen - w->roff, take;
-		int got;
-
-		if (avail == 0) {
-			if ((got = conn_fill(w, err, errlen)) < 0)
-				return -1;
-			if (got == 0) {
-				snprintf(err, errlen, "connection closed inside the body "
-				    "(%" PRIu64 " bytes missing)", n);
-				return -1;
-			}
-			continue;
-		}
-		take = (uint64_t)avail < n ? avail : (size_t)n;
-		if (r->snippet_len < LG_SNIPPET) {
-			size_t room = LG_SNIPPET - r->snippet_len;
-			size_t k = take < room ? take : room;
-
-			memcpy(r->snippet + r->snippet_len, w->rbuf + w->roff, k);
-			r->snippet_len += k;
-			r->snippet[r->snippet_len] = '\0';
-		}
-		w->roff += take;
-		n -= take;
-	}
-	return 0;
 }
 
 /* Case-insensitive: does the comma-separated list v[0..len) hold token tok? */
@@ -827,165 +727,6 @@ parse_head(const char *h, size_t len, struct lg_resp *r, int *chunked, int *has_
 	return 0;
 }
 
-/* Reads a chunked body to its end, trailers included. 0 or -1. */
-static int
-read_chunked(struct lg_worker *w, struct lg_resp *r, char *err, size_t errlen)
-{
-	uint64_t total = 0;
-
-	for (;;) {
-		uint64_t size = 0;
-		const char *q;
-		int digits = 0;
-		long ll = conn_until(w, 0, LG_LINE_MAX, "chunk-size line", err, errlen);
-
-		if (ll < 0)
-			return -1;
-		for (q = w->rbuf + w->roff; q < w->rbuf + w->roff + ll - 2; q++, digits++) {
-			int d;
-
-			if (*q >= '0' && *q <= '9')
-				d = *q - '0';
-			else if (*q >= 'a' && *q <= 'f')
-				d = *q - 'a' + 10;
-			else if (*q >= 'A' && *q <= 'F')
-				d = *q - 'A' + 10;
-			else
-				break; /* chunk extensions (;...) are ignored */
-			if (size > LG_BODY_MAX >> 4) {
-				snprintf(err, errlen, "chunk too large");
-				return -1;
-			}
-			size = size * 16 + (uint64_t)d;
-		}
-		if (digits == 0 || (*q != ';' && *q != ' ' && *q != '\t' && *q != '\r')) {
-			snprintf(err, errlen, "malformed chunk-size line");
-			return -1;
-		}
-		w->roff += (size_t)ll;
-		if (size == 0)
-			break;
-		if ((total += size) > LG_BODY_MAX) {
-			snprintf(err, errlen, "chunked body too large");
-			return -1;
-		}
-		if (conn_skip(w, size, r, err, errlen) != 0)
-			return -1;
-		if ((ll = conn_until(w, 0, LG_LINE_MAX, "chunk end", err, errlen)) < 0)
-			return -1;
-		if (ll != 2) {
-			snprintf(err, errlen, "chunk data longer than its size");
-			return -1;
-		}
-		w->roff += 2;
-	}
-	for (;;) { /* trailer fields, then the blank line */
-		long ll = conn_until(w, 0, LG_LINE_MAX, "trailer", err, errlen);
-
-		if (ll < 0)
-			return -1;
-		w->roff += (size_t)ll;
-		if (ll == 2)
-			return 0;
-	}
-}
-
-/* Reads a body delimited by the end of the connection. 0 or -1. */
-static int
-read_to_eof(struct lg_worker *w, struct lg_resp *r, char *err, size_t errlen)
-{
-	uint64_t total = 0;
-
-	for (;;) {
-		size_t avail = w->rlen - w->roff;
-		int n;
-
-		if (avail > 0) {
-			if ((total += avail) > LG_BODY_MAX) {
-				snprintf(err, errlen, "response body too large");
-				return -1;
-			}
-			if (conn_skip(w, avail, r, err, errlen) != 0)
-				return -1;
-		}
-		if ((n = conn_fill(w, err, errlen)) < 0)
-			return -1;
-		if (n == 0)
-			return 0;
-	}
-}
-
-/* Reads one complete response (skipping 1xx ones). 0 with *r filled, or -1. */
-static int
-read_response(struct lg_worker *w, struct lg_resp *r, char *err, size_t errlen)
-{
-	int chunked, has_len;
-	uint64_t clen;
-
-	for (;;) {
-		long hl = conn_until(w, 1, LG_RBUF, "response header", err, errlen);
-
-		if (hl < 0)
-			return -1;
-		r->snippet_len = 0;
-		r->snippet[0] = '\0';
-		if (parse_head(w->rbuf + w->roff, (size_t)hl, r, &chunked, &has_len, &clen, err,
-		    errlen) != 0)
-			return -1;
-		w->roff += (size_t)hl;
-		if (r->status >= 200)
-			break;
-		if (r->status == 101) {
-			snprintf(err, errlen, "unexpected 101 Switching Protocols");
-			return -1;
-		}
-	}
-	if (r->status == 204 || r->status == 304)
-		return 0;
-	if (chunked)
-		return read_chunked(w, r, err, errlen);
-	if (has_len)
-		return conn_skip(w, clen, r, err, errlen);
-	r->close_after = 1;
-	return read_to_eof(w, r, err, errlen);
-}
-
-/*
- * Sends one request and reads its response, opening the connection first when needed.
- * 0 with *r filled, or -1 (a transport error, described in err; the connection is closed).
- */
-static int
-do_request(struct lg_worker *w, const struct lg_report *rep, struct lg_resp *r, char *err,
-    size_t errlen)
-{
-	char serr[LG_ERR_MAX];
-	int e;
-
-	if (w->fd < 0) {
-		if (conn_open(w, err, errlen) != 0)
-			return -1;
-		if (w->connects > 1)
-			w->reconnects++;
-	}
-	if ((e = send_all(w->fd, rep->req, rep->len, serr, sizeof(serr))) != 0) {
-		/* The server may have answered early (413, say) and closed: read that answer. */
-		if (e == EPIPE || e == ECONNRESET) {
-			if (read_response(w, r, err, errlen) == 0) {
-				r->close_after = 1;
-				return 0;
-			}
-		}
-		snprintf(err, errlen, "%s", serr);
-		conn_close(w);
-		return -1;
-	}
-	if (read_response(w, r, err, errlen) != 0) {
-		conn_close(w);
-		return -1;
-	}
-	return 0;
-}
-
 /* Printable copy of a body snippet for an error message. */
 static void
 sanitize(char *dst, size_t cap, const char *s, size_t len)
@@ -997,17 +738,600 @@ sanitize(char *dst, size_t cap, const char *s, size_t len)
 	dst[j] = '\0';
 }
 
-static void *
-worker_main(void *arg)
+/* ---------------------------------------------------------------- connections */
+
+static void
+conn_close(struct lg_conn *c)
 {
-	struct lg_worker *w = arg;
-	struct lg_shared *sh = w->sh;
-	char err[LG_ERR_MAX], msg[LG_ERR_MAX + LG_SNIPPET + 32], body[LG_SNIPPET + 1];
-	struct lg_resp r;
+	if (c->fd >= 0)
+		close(c->fd); /* also takes it out of the epoll set */
+	c->fd = -1;
+	c->events = 0;
+	c->roff = c->rlen = 0;
+	c->pending = 0;
+}
+
+/* Registers the events wanted for c's socket (once per change). 0, or -1 with errno. */
+static int
+conn_watch(struct lg_thread *th, struct lg_conn *c, uint32_t events)
+{
+	struct epoll_event ev;
+
+	if (c->events == events)
+		return 0;
+	memset(&ev, 0, sizeof(ev));
+	ev.events = events;
+	ev.data.ptr = c;
+	if (epoll_ctl(th->epfd, c->events == 0 ? EPOLL_CTL_ADD : EPOLL_CTL_MOD, c->fd, &ev) != 0)
+		return -1;
+	c->events = events;
+	return 0;
+}
+
+static void
+conn_connected(struct lg_thread *th, struct lg_conn *c)
+{
+	if (++c->connects > 1)
+		th->reconnects++;
+}
+
+/*
+ * Opens a non-blocking connection. With wait (before the clock only) an in-progress connect
+ * is waited for. Returns 0 when connected, 1 when the connect is in progress (c is watched
+ * for EPOLLOUT), or -1 with err filled.
+ */
+static int
+conn_open(struct lg_thread *th, struct lg_conn *c, int wait, char *err, size_t errlen)
+{
+	const struct lg_shared *sh = th->sh;
+	int one = 1, fd, inprogress = 0;
+
+	conn_close(c);
+	fd = socket(sh->addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0) {
+		snprintf(err, errlen, "socket: %s", strerror(errno));
+		return -1;
+	}
+	if (setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) != 0) {
+		snprintf(err, errlen, "setsockopt: %s", strerror(errno));
+		close(fd);
+		return -1;
+	}
+	if (connect(fd, (const struct sockaddr *)&sh->addr, sh->addrlen) != 0) {
+		/* EINTR: the connect goes on in the background, as EINPROGRESS says. */
+		if (errno != EINPROGRESS && errno != EINTR) {
+			snprintf(err, errlen, "connect: %s", strerror(errno));
+			close(fd);
+			return -1;
+		}
+		inprogress = 1;
+	}
+	if (inprogress && wait) {
+		struct pollfd pfd = { .fd = fd, .events = POLLOUT, .revents = 0 };
+		int n, soerr = 0;
+		socklen_t sl = sizeof(soerr);
+
+		while ((n = poll(&pfd, 1, LG_IO_TIMEOUT_S * 1000)) < 0 && errno == EINTR)
+			;
+		if (n <= 0) {
+			snprintf(err, errlen, "connect: %s",
+			    n == 0 ? "timed out" : strerror(errno));
+			close(fd);
+			return -1;
+		}
+		if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) != 0 || soerr != 0) {
+			snprintf(err, errlen, "connect: %s", strerror(soerr != 0 ? soerr : errno));
+			close(fd);
+			return -1;
+		}
+		inprogress = 0;
+	}
+	c->fd = fd;
+	if (conn_watch(th, c, inprogress ? EPOLLOUT : EPOLLIN) != 0) {
+		snprintf(err, errlen, "epoll_ctl: %s", strerror(errno));
+		conn_close(c);
+		return -1;
+	}
+	if (!inprogress)
+		conn_connected(th, c);
+	return inprogress;
+}
+
+/* The request in flight on c failed on the wire: count it and close the connection. */
+static void
+conn_fail(struct lg_thread *th, struct lg_conn *c, const char *what)
+{
+	th->transport_errors++;
+	report_error(th->sh, c->idx, what);
+	conn_close(c);
+	c->state = ST_IDLE;
+}
+
+/* The response to the request in flight on c is complete. */
+static void
+conn_answered(struct lg_thread *th, struct lg_conn *c, int eof)
+{
+	struct lg_shared *sh = th->sh;
+	struct lg_resp *r = &c->r;
+	uint64_t t1 = now_ns();
+
+	sh->latency_ns[c->idx] = t1 - c->t0_ns;
+	sh->answered[c->idx] = 1;
+	th->completed++;
+	th->status[r->status < LG_STATUS_MAX ? r->status : 0]++;
+	if (r->status >= 200 && r->status < 300) {
+		th->ok++;
+	} else {
+		char msg[LG_ERR_MAX + LG_SNIPPET + 32], body[LG_SNIPPET + 1];
+
+		th->non2xx++;
+		sanitize(body, sizeof(body), r->snippet, r->snippet_len);
+		snprintf(msg, sizeof(msg), "HTTP %d: %s", r->status, body);
+		report_error(sh, c->idx, msg);
+	}
+	/* An answer that came before the whole request went out ends the connection too. */
+	if (r->close_after || eof || c->send_failed || c->soff < sh->reports[c->idx].len)
+		conn_close(c);
+	else if (c->roff < c->rlen)
+		c->pending = 1;
+	c->state = ST_IDLE;
+}
+
+/*
+ * Makes sure rbuf[roff..rlen) starts with a complete CRLF-terminated line of at most max bytes.
+ * Returns its length including the CRLF, 0 when more bytes are needed, or -1 with err filled.
+ */
+static long
+conn_line(struct lg_conn *c, int eof, size_t max, const char *what, char *err, size_t errlen)
+{
+	const char *base = c->rbuf + c->roff;
+	size_t avail = c->rlen - c->roff;
+	const char *hit = memmem(base, avail, "\r\n", 2);
+
+	if (hit != NULL && (size_t)(hit - base) + 2 <= max)
+		return (long)((size_t)(hit - base) + 2);
+	if (hit != NULL || avail >= max) {
+		snprintf(err, errlen, "%s longer than %zu bytes", what, max);
+		return -1;
+	}
+	if (eof) {
+		snprintf(err, errlen, "connection closed inside the %s", what);
+		return -1;
+	}
+	return 0;
+}
+
+/* Takes up to c->left body bytes from rbuf (keeping the first ones in the snippet). */
+static void
+conn_take(struct lg_conn *c, uint64_t n)
+{
+	struct lg_resp *r = &c->r;
+
+	if (r->snippet_len < LG_SNIPPET) {
+		size_t room = LG_SNIPPET - r->snippet_len;
+		size_t k = n < room ? (size_t)n : room;
+
+		memcpy(r->snippet + r->snippet_len, c->rbuf + c->roff, k);
+		r->snippet_len += k;
+		r->snippet[r->snippet_len] = '\0';
+	}
+	c->roff += (size_t)n;
+}
+
+/*
+ * Parses as much of the response as rbuf[roff..rlen) holds; eof says the peer has closed.
+ * Returns 1 when the response is complete, 0 when more bytes are needed, or -1 with err
+ * filled.
+ */
+static int
+conn_parse(struct lg_conn *c, int eof, char *err, size_t errlen)
+{
+	for (;;) {
+		const char *base = c->rbuf + c->roff;
+		size_t avail = c->rlen - c->roff;
+		long ll;
+
+		switch (c->part) {
+		case PART_HEAD: {
+			size_t from = c->scanned > 3 ? c->scanned - 3 : 0;
+			const char *hit = memmem(base + from, avail - from, "\r\n\r\n", 4);
+			size_t hl;
+			int chunked, has_len;
+			uint64_t clen;
+
+			if (hit == NULL) {
+				c->scanned = avail;
+				if (avail >= LG_RBUF) {
+					snprintf(err, errlen, "response header longer than %d "
+					    "bytes", LG_RBUF);
+					return -1;
+				}
+				if (!eof)
+					return 0;
+				snprintf(err, errlen, avail == 0 ?
+				    "connection closed before the response" :
+				    "connection closed inside the response header");
+				return -1;
+			}
+			hl = (size_t)(hit - base) + 4;
+			c->scanned = 0;
+			c->r.snippet_len = 0;
+			c->r.snippet[0] = '\0';
+			if (parse_head(base, hl, &c->r, &chunked, &has_len, &clen, err,
+			    errlen) != 0)
+				return -1;
+			c->roff += hl;
+			if (c->r.status == 101) {
+				snprintf(err, errlen, "unexpected 101 Switching Protocols");
+				return -1;
+			}
+			if (c->r.status < 200)
+				break; /* an interim response: the real one follows */
+			if (c->r.status == 204 || c->r.status == 304)
+				return 1;
+			c->body_total = 0;
+			if (chunked) {
+				c->part = PART_CHUNK_SIZE;
+			} else if (has_len) {
+				c->part = PART_BODY_LEN;
+				c->left = clen;
+			} else {
+				c->r.close_after = 1;
+				c->part = PART_BODY_EOF;
+			}
+			break;
+		}
+		case PART_BODY_LEN:
+		case PART_CHUNK_DATA: {
+			uint64_t take = (uint64_t)avail < c->left ? (uint64_t)avail : c->left;
+
+			conn_take(c, take);
+			c->left -= take;
+			if (c->left > 0) {
+				if (!eof)
+					return 0;
+				snprintf(err, errlen, "connection closed inside the body "
+				    "(%" PRIu64 " bytes missing)", c->left);
+				return -1;
+			}
+			if (c->part == PART_BODY_LEN)
+				return 1;
+			c->part = PART_CHUNK_END;
+			break;
+		}
+		case PART_BODY_EOF:
+			if ((c->body_total += avail) > LG_BODY_MAX) {
+				snprintf(err, errlen, "response body too large");
+				return -1;
+			}
+			conn_take(c, avail);
+			return eof ? 1 : 0;
+		case PART_CHUNK_SIZE: {
+			uint64_t size = 0;
+			const char *q;
+			int digits = 0;
+
+			ll = conn_line(c, eof, LG_LINE_MAX, "chunk-size line", err, errlen);
+			if (ll <= 0)
+				return (int)ll;
+			for (q = base; q < base + ll - 2; q++, digits++) {
+				int d;
+
+				if (*q >= '0' && *q <= '9')
+					d = *q - '0';
+				else if (*q >= 'a' && *q <= 'f')
+					d = *q - 'a' + 10;
+				else if (*q >= 'A' && *q <= 'F')
+					d = *q - 'A' + 10;
+				else
+					break; /* chunk extensions (;...) are ignored */
+				if (size > LG_BODY_MAX >> 4) {
+					snprintf(err, errlen, "chunk too large");
+					return -1;
+				}
+				size = size * 16 + (uint64_t)d;
+			}
+			if (digits == 0 || (*q != ';' && *q != ' ' && *q != '\t' && *q != '\r')) {
+				snprintf(err, errlen, "malformed chunk-size line");
+				return -1;
+			}
+			c->roff += (size_t)ll;
+			if (size == 0) {
+				c->part = PART_TRAILER;
+				break;
+			}
+			if ((c->body_total += size) > LG_BODY_MAX) {
+				snprintf(err, errlen, "chunked body too large");
+				return -1;
+			}
+			c->left = size;
+			c->part = PART_CHUNK_DATA;
+			break;
+		}
+		case PART_CHUNK_END:
+			if ((ll = conn_line(c, eof, LG_LINE_MAX, "chunk end", err, errlen)) <= 0)
+				return (int)ll;
+			if (ll != 2) {
+				snprintf(err, errlen, "chunk data longer than its size");
+				return -1;
+			}
+			c->roff += 2;
+			c->part = PART_CHUNK_SIZE;
+			break;
+		case PART_TRAILER:
+			if ((ll = conn_line(c, eof, LG_LINE_MAX, "trailer", err, errlen)) <= 0)
+				return (int)ll;
+			c->roff += (size_t)ll;
+			if (ll == 2)
+				return 1;
+			break;
+		}
+	}
+}
+
+/* Parses what c has buffered and acts on the outcome. */
+static void
+conn_consume(struct lg_thread *th, struct lg_conn *c, int eof)
+{
+	char err[LG_ERR_MAX];
+	int rc = conn_parse(c, eof, err, sizeof(err));
+
+	if (rc > 0)
+		conn_answered(th, c, eof);
+	else if (rc < 0)
+		/* A request the peer refused to take is better described by that refusal. */
+		conn_fail(th, c, c->send_failed ? c->send_err : err);
+	else if (eof) /* cannot happen: at the end of the input the parser decides */
+		conn_fail(th, c, "connection closed");
+}
+
+/* One recv into c's buffer, then parses what is there. */
+static void
+conn_input(struct lg_thread *th, struct lg_conn *c)
+{
+	char err[LG_ERR_MAX];
+	ssize_t n;
+
+	if (c->roff > 0) {
+		memmove(c->rbuf, c->rbuf + c->roff, c->rlen - c->roff);
+		c->rlen -= c->roff;
+		c->roff = 0;
+	}
+	if (c->rlen == sizeof(c->rbuf)) { /* cannot happen: the parser caps what it leaves */
+		conn_fail(th, c, "response buffer full");
+		return;
+	}
+	while ((n = recv(c->fd, c->rbuf + c->rlen, sizeof(c->rbuf) - c->rlen, 0)) < 0 &&
+	    errno == EINTR)
+		;
+	if (n < 0) {
+		if (errno == EAGAIN || errno == EWOULDBLOCK)
+			return; /* nothing after all: wait for the next event */
+		snprintf(err, sizeof(err), "recv: %s", strerror(errno));
+		conn_fail(th, c, c->send_failed ? c->send_err : err);
+		return;
+	}
+	if (n > 0) {
+		c->rlen += (size_t)n;
+		c->progress_ns = now_ns();
+	}
+	conn_consume(th, c, n == 0);
+}
+
+/* Sends what is left of the request in flight: the whole of it, nearly always. */
+static void
+conn_send(struct lg_thread *th, struct lg_conn *c)
+{
+	const struct lg_report *rep = &th->sh->reports[c->idx];
+	char err[LG_ERR_MAX];
+
+	while (c->soff < rep->len) {
+		ssize_t n = send(c->fd, rep->req + c->soff, rep->len - c->soff, MSG_NOSIGNAL);
+
+		if (n < 0) {
+			int e = errno;
+
+			if (e == EINTR)
+				continue;
+			if (e == EAGAIN || e == EWOULDBLOCK) {
+				if (conn_watch(th, c, EPOLLIN | EPOLLOUT) == 0)
+					return; /* the rest goes when there is room */
+				snprintf(err, sizeof(err), "epoll_ctl: %s", strerror(errno));
+				conn_fail(th, c, err);
+				return;
+			}
+			snprintf(err, sizeof(err), "send: %s", strerror(e));
+			if (e != EPIPE && e != ECONNRESET) {
+				conn_fail(th, c, err);
+				return;
+			}
+			/* The server may have answered early (413, say) and closed: read that. */
+			memcpy(c->send_err, err, sizeof(err));
+			c->send_failed = 1;
+			break;
+		}
+		c->soff += (size_t)n;
+		c->progress_ns = now_ns();
+	}
+	if (conn_watch(th, c, EPOLLIN) != 0) {
+		snprintf(err, sizeof(err), "epoll_ctl: %s", strerror(errno));
+		conn_fail(th, c, err);
+		return;
+	}
+	c->state = ST_READING;
+}
+
+/*
+ * Starts the next report on c, opening the connection when needed: c ends ST_SENDING,
+ * ST_CONNECTING, ST_IDLE (the connect failed and was counted) or ST_DONE.
+ */
+static void
+conn_begin(struct lg_thread *th, struct lg_conn *c)
+{
+	struct lg_shared *sh = th->sh;
+	char err[LG_ERR_MAX];
+	size_t i = atomic_fetch_add(&sh->next, 1);
+	int rc;
+
+	if (i < sh->n) {
+		c->t0_ns = now_ns();
+		if (c->t0_ns > sh->soft_deadline_ns)
+			th->timed_out = 1;
+	}
+	if (i >= sh->n || th->timed_out) {
+		conn_close(c);
+		c->state = ST_DONE;
+		th->active--;
+		return;
+	}
+	th->sent++;
+	c->idx = i;
+	c->progress_ns = c->t0_ns;
+	c->soff = 0;
+	c->send_failed = 0;
+	c->part = PART_HEAD;
+	c->scanned = 0;
+	c->r.snippet_len = 0;
+	c->r.snippet[0] = '\0';
+	c->state = ST_SENDING;
+	if (c->fd >= 0)
+		return;
+	if ((rc = conn_open(th, c, 0, err, sizeof(err))) < 0)
+		conn_fail(th, c, err);
+	else if (rc > 0)
+		c->state = ST_CONNECTING;
+}
+
+/* An in-progress connect has finished, one way or the other. */
+static void
+conn_finish_connect(struct lg_thread *th, struct lg_conn *c)
+{
+	char err[LG_ERR_MAX];
+	int soerr = 0;
+	socklen_t sl = sizeof(soerr);
+
+	if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) != 0 || soerr != 0) {
+		snprintf(err, sizeof(err), "connect: %s", strerror(soerr != 0 ? soerr : errno));
+		conn_fail(th, c, err);
+		return;
+	}
+	if (conn_watch(th, c, EPOLLIN) != 0) {
+		snprintf(err, sizeof(err), "epoll_ctl: %s", strerror(errno));
+		conn_fail(th, c, err);
+		return;
+	}
+	conn_connected(th, c);
+	c->progress_ns = now_ns();
+	c->state = ST_SENDING;
+}
+
+/*
+ * Moves c on as far as it goes without waiting, given the epoll events ev that were reported
+ * for it (0 for none): answers are read and parsed, and the next request is sent at once.
+ */
+static void
+conn_drive(struct lg_thread *th, struct lg_conn *c, uint32_t ev)
+{
+	int rd = (ev & (EPOLLIN | EPOLLHUP | EPOLLERR)) != 0;
+	int wr = (ev & (EPOLLOUT | EPOLLHUP | EPOLLERR)) != 0;
+
+	for (;;) {
+		switch (c->state) {
+		case ST_DONE:
+			return;
+		case ST_IDLE:
+			conn_begin(th, c);
+			if (c->state != ST_SENDING)
+				continue; /* done, waiting for the connect, or failed */
+			rd = 0;
+			wr = 1; /* try: a connected socket nearly always takes the request */
+			continue;
+		case ST_CONNECTING:
+			if (!wr)
+				return;
+			conn_finish_connect(th, c);
+			rd = 0;
+			continue;
+		case ST_SENDING:
+			if (rd) { /* an answer before the whole request went out */
+				rd = 0;
+				conn_input(th, c);
+				if (c->state != ST_SENDING)
+					continue;
+			}
+			if (!wr)
+				return;
+			wr = 0;
+			conn_send(th, c);
+			continue;
+		case ST_READING:
+			if (c->pending) {
+				c->pending = 0;
+				conn_consume(th, c, 0);
+				continue;
+			}
+			if (!rd)
+				return;
+			rd = 0;
+			conn_input(th, c);
+			continue;
+		}
+	}
+}
+
+/* Fails the requests whose connection made no progress for LG_IO_TIMEOUT_S. */
+static void
+sweep_idle(struct lg_thread *th, uint64_t now)
+{
+	static const char *const what[] = {
+		[ST_CONNECTING] = "connect", [ST_SENDING] = "send", [ST_READING] = "recv",
+	};
+	char err[LG_ERR_MAX];
+
+	for (size_t k = 0; k < th->nconns; k++) {
+		struct lg_conn *c = &th->conns[k];
+
+		if (c->state != ST_CONNECTING && c->state != ST_SENDING && c->state != ST_READING)
+			continue;
+		if (now < c->progress_ns + (uint64_t)LG_IO_TIMEOUT_S * NS_PER_S)
+			continue;
+		snprintf(err, sizeof(err), "%s: timed out (no progress for %d s)", what[c->state],
+		    LG_IO_TIMEOUT_S);
+		conn_fail(th, c, err);
+		conn_drive(th, c, 0);
+	}
+}
+
+/* The event loop itself failed: count what was in flight and stop this thread. */
+static void
+thread_abandon(struct lg_thread *th, const char *what)
+{
+	for (size_t k = 0; k < th->nconns; k++) {
+		struct lg_conn *c = &th->conns[k];
+
+		if (c->state == ST_DONE)
+			continue;
+		if (c->state != ST_IDLE)
+			conn_fail(th, c, what);
+		conn_close(c);
+		c->state = ST_DONE;
+		th->active--;
+	}
+}
+
+static void *
+thread_main(void *arg)
+{
+	struct lg_thread *th = arg;
+	struct lg_shared *sh = th->sh;
+	struct epoll_event evs[LG_EVENTS];
+	char err[LG_ERR_MAX];
+	uint64_t next_sweep;
 	int start;
 
 	/* Connect before the clock starts; a failure here is retried by the first request. */
-	(void)conn_open(w, err, sizeof(err));
+	for (size_t k = 0; k < th->nconns; k++)
+		(void)conn_open(th, &th->conns[k], 1, err, sizeof(err));
 	pthread_mutex_lock(&sh->mu);
 	sh->ready++;
 	pthread_cond_broadcast(&sh->cv);
@@ -1016,40 +1340,35 @@ worker_main(void *arg)
 	start = !sh->abort_start;
 	pthread_mutex_unlock(&sh->mu);
 
-	while (start) {
-		size_t i = atomic_fetch_add(&sh->next, 1);
-		uint64_t t0, t1;
+	if (start) {
+		th->active = th->nconns;
+		for (size_t k = 0; k < th->nconns; k++)
+			conn_drive(th, &th->conns[k], 0);
+	}
+	next_sweep = now_ns() + (uint64_t)LG_SWEEP_MS * 1000000;
+	while (th->active > 0) {
+		uint64_t now = now_ns();
+		int n;
 
-		if (i >= sh->n)
-			break;
-		t0 = now_ns();
-		if (t0 > sh->soft_deadline_ns) {
-			w->timed_out = 1;
-			break;
-		}
-		w->sent++;
-		if (do_request(w, &sh->reports[i], &r, err, sizeof(err)) != 0) {
-			w->transport_errors++;
-			report_error(sh, i, err);
+		if (now >= next_sweep) {
+			sweep_idle(th, now);
+			next_sweep = now + (uint64_t)LG_SWEEP_MS * 1000000;
 			continue;
 		}
-		t1 = now_ns();
-		sh->latency_ns[i] = t1 - t0;
-		sh->answered[i] = 1;
-		w->completed++;
-		w->status[r.status < LG_STATUS_MAX ? r.status : 0]++;
-		if (r.status >= 200 && r.status < 300) {
-			w->ok++;
-		} else {
-			w->non2xx++;
-			sanitize(body, sizeof(body), r.snippet, r.snippet_len);
-			snprintf(msg, sizeof(msg), "HTTP %d: %s", r.status, body);
-			report_error(sh, i, msg);
+		n = epoll_wait(th->epfd, evs, LG_EVENTS, (int)((next_sweep - now + 999999) /
+		    1000000));
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			snprintf(err, sizeof(err), "epoll_wait: %s", strerror(errno));
+			thread_abandon(th, err);
+			break;
 		}
-		if (r.close_after)
-			conn_close(w);
+		for (int e = 0; e < n; e++)
+			conn_drive(th, evs[e].data.ptr, evs[e].events);
 	}
-	conn_close(w);
+	for (size_t k = 0; k < th->nconns; k++)
+		conn_close(&th->conns[k]);
 	return NULL;
 }
 
@@ -1093,16 +1412,18 @@ static void
 usage(void)
 {
 	fprintf(stderr,
-	    "usage: loadgen [-c CONNECTIONS] [-n REPORTS] [-D DOMAINS] [-p PATH] [-s SEED] "
-	    "[-t SECONDS] HOST:PORT\n"
+	    "usage: loadgen [-c CONNECTIONS] [-T THREADS] [-n REPORTS] [-D DOMAINS] [-p PATH] "
+	    "[-s SEED] [-t SECONDS] HOST:PORT\n"
 	    "  -c  concurrent keep-alive connections (default %d, at most %d)\n"
+	    "  -T  event-loop threads sharing the connections (default %d, at most %d)\n"
 	    "  -n  reports to POST, all distinct (default %d, at most %d)\n"
 	    "  -D  distinct policy domains (default %d)\n"
 	    "  -p  request path (default %s)\n"
 	    "  -s  PRNG seed for the reports (default %d)\n"
 	    "  -t  no request starts after this many seconds (default %d)\n"
 	    "HOST must be a loopback address: 127.0.0.1, [::1] or localhost.\n",
-	    LG_DEFAULT_CONNECTIONS, LG_MAX_CONNECTIONS, LG_DEFAULT_REPORTS, LG_MAX_REPORTS,
+	    LG_DEFAULT_CONNECTIONS, LG_MAX_CONNECTIONS, LG_DEFAULT_THREADS, LG_MAX_THREADS,
+	    LG_DEFAULT_REPORTS, LG_MAX_REPORTS,
 	    LG_DEFAULT_DOMAINS, LG_DEFAULT_PATH, LG_DEFAULT_SEED, LG_DEFAULT_BOUND_S);
 }
 
@@ -1141,11 +1462,13 @@ int
 main(int argc, char **argv)
 {
 	unsigned long long conns = LG_DEFAULT_CONNECTIONS, nrep = LG_DEFAULT_REPORTS;
+	unsigned long long nthreads = LG_DEFAULT_THREADS;
 	unsigned long long seed = LG_DEFAULT_SEED, bound = LG_DEFAULT_BOUND_S;
 	const char *path = LG_DEFAULT_PATH;
 	char hosthdr[LG_HOST_MAX + 8], statuses[LG_STATUS_MAX * 16];
 	struct lg_shared sh;
-	struct lg_worker *workers = NULL;
+	struct lg_thread *threads = NULL;
+	struct lg_conn *cs = NULL;
 	struct sigaction sa;
 	uint64_t json_total = 0, gzip_total = 0, t_start, t_end, *lat = NULL;
 	uint64_t sent = 0, completed = 0, ok = 0, non2xx = 0, terr = 0, reconnects = 0;
@@ -1156,10 +1479,14 @@ main(int argc, char **argv)
 
 	memset(&sh, 0, sizeof(sh));
 	memset(status, 0, sizeof(status));
-	while ((opt = getopt(argc, argv, "c:n:D:p:s:t:h")) != -1) {
+	while ((opt = getopt(argc, argv, "c:T:n:D:p:s:t:h")) != -1) {
 		switch (opt) {
 		case 'c':
 			if (parse_num(optarg, 1, LG_MAX_CONNECTIONS, &conns) != 0)
+				goto bad_usage;
+			break;
+		case 'T':
+			if (parse_num(optarg, 1, LG_MAX_THREADS, &nthreads) != 0)
 				goto bad_usage;
 			break;
 		case 'n':
@@ -1200,6 +1527,8 @@ main(int argc, char **argv)
 		return 2;
 	if (conns > nrep)
 		conns = nrep;
+	if (nthreads > conns)
+		nthreads = conns;
 
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = on_alarm;
@@ -1214,10 +1543,29 @@ main(int argc, char **argv)
 	sh.reports = calloc(sh.n, sizeof(*sh.reports));
 	sh.latency_ns = calloc(sh.n, sizeof(*sh.latency_ns));
 	sh.answered = calloc(sh.n, 1);
-	workers = calloc((size_t)conns, sizeof(*workers));
-	if (sh.reports == NULL || sh.latency_ns == NULL || sh.answered == NULL || workers == NULL) {
+	threads = calloc((size_t)nthreads, sizeof(*threads));
+	cs = calloc((size_t)conns, sizeof(*cs));
+	if (sh.reports == NULL || sh.latency_ns == NULL || sh.answered == NULL || threads == NULL ||
+	    cs == NULL) {
 		fprintf(stderr, "loadgen: out of memory\n");
 		goto out;
+	}
+	for (size_t t = 0; t < (size_t)nthreads; t++)
+		threads[t].epfd = -1;
+	for (size_t t = 0; t < (size_t)nthreads; t++) {
+		struct lg_thread *th = &threads[t];
+		size_t lo = (size_t)conns * t / (size_t)nthreads;
+		size_t hi = (size_t)conns * (t + 1) / (size_t)nthreads;
+
+		th->sh = &sh;
+		th->conns = cs + lo;
+		th->nconns = hi - lo;
+		for (size_t k = 0; k < th->nconns; k++)
+			th->conns[k].fd = -1;
+		if ((th->epfd = epoll_create1(EPOLL_CLOEXEC)) < 0) {
+			perror("loadgen: epoll_create1");
+			goto out;
+		}
 	}
 	if (prepare_reports(&sh, seed, path, hosthdr, &json_total, &gzip_total) != 0)
 		goto out;
@@ -1232,19 +1580,17 @@ main(int argc, char **argv)
 	/* The clock starts here: everything above was preparation. */
 	alarm((unsigned)(bound + LG_HARD_GRACE_S));
 	sh.soft_deadline_ns = now_ns() + (uint64_t)bound * NS_PER_S;
-	for (created = 0; created < (size_t)conns; created++) {
-		struct lg_worker *w = &workers[created];
+	for (created = 0; created < (size_t)nthreads; created++) {
+		struct lg_thread *th = &threads[created];
 		int e;
 
-		w->sh = &sh;
-		w->fd = -1;
-		if ((e = pthread_create(&w->tid, NULL, worker_main, w)) != 0) {
+		if ((e = pthread_create(&th->tid, NULL, thread_main, th)) != 0) {
 			fprintf(stderr, "loadgen: pthread_create: %s\n", strerror(e));
 			break;
 		}
 	}
 	pthread_mutex_lock(&sh.mu);
-	if (created < (size_t)conns)
+	if (created < (size_t)nthreads)
 		sh.abort_start = 1;
 	else
 		while (sh.ready < created)
@@ -1254,14 +1600,14 @@ main(int argc, char **argv)
 	pthread_cond_broadcast(&sh.cv);
 	pthread_mutex_unlock(&sh.mu);
 	for (size_t i = 0; i < created; i++)
-		pthread_join(workers[i].tid, NULL);
+		pthread_join(threads[i].tid, NULL);
 	t_end = now_ns();
 	alarm(0);
 	if (sh.abort_start)
 		goto out;
 
 	for (size_t i = 0; i < created; i++) {
-		const struct lg_worker *w = &workers[i];
+		const struct lg_thread *w = &threads[i];
 
 		sent += w->sent;
 		completed += w->completed;
@@ -1306,8 +1652,9 @@ main(int argc, char **argv)
 		double pmax = nlat > 0 ? (double)lat[nlat - 1] / NS_PER_MS : 0.0;
 		uint64_t json_avg = json_total / sh.n, gzip_avg = gzip_total / sh.n;
 
-		printf("loadgen: %zu reports to %s%s over %llu connections (seed %llu)\n",
-		    sh.n, hosthdr, path, conns, seed);
+		printf("loadgen: %zu reports to %s%s over %llu connections, %llu thread%s "
+		    "(seed %llu)\n", sh.n, hosthdr, path, conns, nthreads, nthreads == 1 ? "" : "s",
+		    seed);
 		printf("  sent          %" PRIu64 " requests (%" PRIu64 " not attempted)\n", sent,
 		    unsent);
 		printf("  answered      %" PRIu64 " (2xx %" PRIu64 ", other %" PRIu64 ")\n",
@@ -1322,12 +1669,14 @@ main(int argc, char **argv)
 		printf("  bodies        json avg %" PRIu64 " B, gzip avg %" PRIu64 " B\n",
 		    json_avg, gzip_avg);
 		printf("  reconnects    %" PRIu64 "\n", reconnects);
-		printf("loadgen reports=%zu connections=%llu sent=%" PRIu64 " completed=%" PRIu64
+		printf("loadgen reports=%zu connections=%llu threads=%llu sent=%" PRIu64
+		    " completed=%" PRIu64
 		    " ok=%" PRIu64 " non2xx=%" PRIu64 " transport_errors=%" PRIu64
 		    " unsent=%" PRIu64 " status=%s elapsed_s=%.3f reports_per_s=%.1f"
 		    " p50_ms=%.3f p90_ms=%.3f p99_ms=%.3f max_ms=%.3f json_avg_b=%" PRIu64
 		    " gzip_avg_b=%" PRIu64 " reconnects=%" PRIu64 "\n",
-		    sh.n, conns, sent, completed, ok, non2xx, terr, unsent, statuses, elapsed,
+		    sh.n, conns, nthreads, sent, completed, ok, non2xx, terr, unsent, statuses,
+		    elapsed,
 		    rps, p50, p90, p99, pmax, json_avg, gzip_avg, reconnects);
 		rc = (ok == (uint64_t)sh.n && terr == 0 && non2xx == 0 && !timed_out) ? 0 : 1;
 	}
@@ -1344,7 +1693,12 @@ out:
 	free(sh.reports);
 	free(sh.latency_ns);
 	free(sh.answered);
-	free(workers);
+	if (threads != NULL)
+		for (size_t t = 0; t < (size_t)nthreads; t++)
+			if (threads[t].epfd >= 0)
+				close(threads[t].epfd);
+	free(threads);
+	free(cs);
 	free(lat);
 	return rc;
 bad_usage:

@@ -2,6 +2,7 @@
 and the daemon exits 0. Reports are posted by several curl processes at once."""
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -45,7 +46,11 @@ class ShutdownDurability(unittest.TestCase):
             rc = d.stop(signal.SIGTERM)
             for t in threads:
                 t.join(120)
-            self.assertEqual(rc, 0, d.logtext()[-2000:])
+            log = d.logtext()
+            if rc != 0:
+                with open(os.path.join(os.environ.get("TLSRPT_KEEP_LOG", "/dev/null")), "w") as f:
+                    f.write(log)
+            self.assertEqual(rc, 0, log[-3000:])
 
             ok = [(rid, sid) for rid, st, sid in results if sid is not None]
             refused = [st for _, st, sid in results if sid is None]
@@ -63,6 +68,31 @@ class ShutdownDurability(unittest.TestCase):
                 self.assertGreaterEqual(n, len(ok))
             finally:
                 self.assertEqual(d2.stop(), 0)
+
+    def test_sigterm_while_database_is_stuck(self):
+        # A request waits on a database lock held by another process; SIGTERM with a short
+        # shutdown_timeout must still end in exit 0, and the sender must get 503, never 2xx.
+        with tempfile.TemporaryDirectory() as tmp:
+            d = Daemon(tmp, "--db-busy-timeout", "1500", "--shutdown-timeout", "1").start()
+            con = sqlite3.connect(d.db, timeout=10, isolation_level=None)
+            con.execute("BEGIN IMMEDIATE")
+            box = {}
+
+            def post():
+                box["r"] = curl(d.url("/tlsrpt"), data=report_bytes(make_report(report_id="stuck-1")),
+                                content_type="application/tlsrpt+json", timeout=30)
+
+            t = threading.Thread(target=post)
+            t.start()
+            time.sleep(0.5)
+            rc = d.stop(signal.SIGTERM)
+            t.join(30)
+            con.execute("ROLLBACK")
+            con.close()
+            self.assertEqual(rc, 0, d.logtext()[-3000:])
+            self.assertEqual(box["r"].status, 503, box["r"])
+            self.assertIn("requests still in flight", d.logtext())
+            self.assertEqual(d.db_rows("SELECT COUNT(*) FROM reports")[0][0], 0)
 
 
 if __name__ == "__main__":
