@@ -34,7 +34,6 @@ struct pipeline_job {
 	struct rpt *rpt;
 	struct mime_info *mime;
 	unsigned char sha256[32];
-	char *normalised;
 	char *meta;
 	char *detail;
 	struct store_report srep;
@@ -60,6 +59,36 @@ void
 pipeline_free(struct pipeline *p)
 {
 	free(p);
+}
+
+json_t *
+pipeline_normalise(const struct pipeline *p, const void *raw_gz, size_t len, char *err,
+    size_t errlen)
+{
+	struct gz_limits lim = {
+		.max_out = p->opt.max_report_size,
+		.max_ratio = p->opt.max_gzip_ratio,
+		.ratio_floor = PIPELINE_RATIO_FLOOR,
+	};
+	struct buf json;
+	struct rpt *r = NULL;
+	struct rpt_error e;
+	unsigned members;
+	json_t *out = NULL;
+
+	buf_init(&json, p->opt.max_report_size);
+	if (gz_inflate(raw_gz, len, &lim, &json, &members, err, errlen) != GZ_OK)
+		goto done;
+	if (rpt_parse(json.data ? json.data : "", json.len, &r, &e) != 0) {
+		snprintf(err, errlen, "%s: %s", e.code, e.reason);
+		goto done;
+	}
+	if ((out = rpt_to_json(r)) == NULL)
+		snprintf(err, errlen, "out of memory");
+done:
+	rpt_free(r);
+	buf_free(&json);
+	return out;
 }
 
 const char *
@@ -263,9 +292,9 @@ job_check_domains(struct pipeline_job *job)
 			pol->counted = 1;
 			served++;
 		} else {
-			char path[48];
+			char path[64];
 
-			snprintf(path, sizeof(path), "policies[%zu].policy-domain", i);
+			snprintf(path, sizeof(path), "policies[%zu].policy.policy-domain", i);
 			rpt_add_lint(r, path, "domain-not-served",
 			    "%s is not a domain this collector serves: not counted", pol->domain);
 		}
@@ -334,8 +363,6 @@ sha256(const void *p, size_t len, unsigned char out[32])
 static int
 job_prepare_report(struct pipeline_job *job)
 {
-	json_t *norm;
-
 	if (sha256(job->json_bytes, job->json_len, job->sha256) != 0)
 		goto oom;
 	if (job->result.format == PIPELINE_FMT_JSON ||
@@ -350,16 +377,9 @@ job_prepare_report(struct pipeline_job *job)
 		job->srep.raw_gz = job->report_bytes;
 		job->srep.raw_gz_len = job->report_len;
 	}
-	if ((norm = rpt_to_json(job->rpt)) == NULL)
-		goto oom;
-	job->normalised = json_dumps(norm, JSON_COMPACT);
-	json_decref(norm);
-	if (job->normalised == NULL)
-		goto oom;
 	job->srep.rpt = job->rpt;
 	job->srep.sha256 = job->sha256;
 	job->srep.json_len = job->json_len;
-	job->srep.normalised_json = job->normalised;
 	job->req.report = &job->srep;
 	return 0;
 oom:
@@ -575,7 +595,6 @@ pipeline_job_free(struct pipeline_job *job)
 	buf_free(&job->json);
 	buf_free(&job->raw_gz);
 	free(job->mime);
-	free(job->normalised);
 	free(job->meta);
 	free(job->detail);
 	free(job);

@@ -111,6 +111,14 @@ enum pipeline_verdict pipeline_job_store_wait(struct pipeline_job *job);
 /* Accepts NULL. Must not be called between pipeline_job_store() and its done(). */
 void pipeline_job_free(struct pipeline_job *job);
 
+/*
+ * The normalised report (rpt_to_json) of a stored body, decoded again within the pipeline's
+ * limits: the read API shows reports this way instead of storing a second copy. New JSON
+ * object (caller owns), or NULL with a sentence in err. Thread safe.
+ */
+json_t *pipeline_normalise(const struct pipeline *p, const void *raw_gz, size_t len, char *err,
+    size_t errlen);
+
 /* "accepted", "duplicate", "conflict", "quarantined", "temporary", "pending". */
 const char *pipeline_verdict_name(enum pipeline_verdict v);
 

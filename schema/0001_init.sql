@@ -11,8 +11,9 @@
 -- counted = 1 when the report fed the daily rollups. total_* hold the report's own totals:
 -- per policy domain the policy with the most sessions, summed over domains (a policy without
 -- a domain stands alone). domains is a JSON array of the distinct policy domains, lint a
--- JSON array of {path, code, message}, normalised the rpt_to_json() text, raw_gz the body as
--- gzip. received_at is the first arrival.
+-- JSON array of {path, code, message} (as recorded at ingest, pipeline findings included),
+-- raw_gz the body as gzip, from which the read API derives the normalised report on demand.
+-- received_at is the first arrival.
 CREATE TABLE reports (
 	id                INTEGER PRIMARY KEY,
 	reporter_key      TEXT NOT NULL,
@@ -24,7 +25,6 @@ CREATE TABLE reports (
 	sha256            BLOB NOT NULL CHECK (length(sha256) = 32),
 	json_len          INTEGER NOT NULL CHECK (json_len >= 0),
 	raw_gz            BLOB NOT NULL,
-	normalised        TEXT NOT NULL CHECK (json_valid(normalised)),
 	lint              TEXT NOT NULL DEFAULT '[]' CHECK (json_valid(lint)),
 	domains           TEXT NOT NULL DEFAULT '[]' CHECK (json_valid(domains)),
 	total_successful  INTEGER NOT NULL,
@@ -32,10 +32,10 @@ CREATE TABLE reports (
 	counted           INTEGER NOT NULL CHECK (counted IN (0, 1)),
 	conflict_of       INTEGER REFERENCES reports(id) ON DELETE SET NULL,
 	received_at       INTEGER NOT NULL,
-	UNIQUE (reporter_key, report_id, start_ts, end_ts, sha256)
+	-- The dedup key, window first: reports arrive day by day, so new keys land in the same few
+	-- index pages instead of one random page each (a group commit then writes far fewer pages).
+	UNIQUE (start_ts, end_ts, reporter_key, report_id, sha256)
 ) STRICT;
-CREATE INDEX reports_key ON reports(reporter_key, report_id, start_ts, end_ts);
-CREATE INDEX reports_received ON reports(received_at DESC, id DESC);
 CREATE INDEX reports_conflict ON reports(conflict_of) WHERE conflict_of IS NOT NULL;
 
 -- quarantine: bodies that were kept but not counted (not a report, unsigned mail, a domain we

@@ -10,6 +10,7 @@
 
 #include <sqlite3.h>
 
+#include "collector/buf.h"
 #include "collector/log.h"
 #include "schema/schema.h"
 
@@ -23,6 +24,15 @@
 /* Accepted timestamps: 0000-01-01T00:00:00Z .. 9999-12-31T23:59:59Z (RFC 3339 years). */
 #define STORE_TS_MIN            INT64_C(-62167219200)
 #define STORE_TS_MAX            INT64_C(253402300799)
+/*
+ * Checkpoints run on their own thread and connection, so a group commit does not wait for
+ * them: the writer's WAL hook wakes the checkpointer once the WAL holds STORE_CKPT_FRAMES
+ * frames (16 KiB pages: 32 MiB). Should it fall far behind, the writer checkpoints itself at
+ * STORE_CKPT_FORCE_FRAMES, which bounds the WAL. journal_size_limit trims the file after.
+ */
+#define STORE_CKPT_FRAMES       2000
+#define STORE_CKPT_FORCE_FRAMES (8 * STORE_CKPT_FRAMES)
+#define STORE_WAL_LIMIT         "67108864"
 /* Internal verdict of a request step: the whole batch must be rolled back. */
 #define STORE_ABORT             (-100)
 
@@ -45,10 +55,10 @@ static const char *const store_wsql[W_COUNT] = {
 	    " AND end_ts = ?4 AND conflict_of IS NULL ORDER BY id LIMIT 1",
 	[W_REP_INSERT] =
 	    "INSERT INTO reports (reporter_key, organization_name, contact_info, report_id,"
-	    " start_ts, end_ts, sha256, json_len, raw_gz, normalised, lint, domains,"
+	    " start_ts, end_ts, sha256, json_len, raw_gz, lint, domains,"
 	    " total_successful, total_failed, counted, conflict_of, received_at)"
-	    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)"
-	    " ON CONFLICT (reporter_key, report_id, start_ts, end_ts, sha256) DO NOTHING",
+	    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)"
+	    " ON CONFLICT (start_ts, end_ts, reporter_key, report_id, sha256) DO NOTHING",
 	[W_REP_FIND] =
 	    "SELECT id FROM reports WHERE reporter_key = ?1 AND report_id = ?2 AND start_ts = ?3"
 	    " AND end_ts = ?4 AND sha256 = ?5",
@@ -109,7 +119,7 @@ enum store_rst { R_LIST, R_GET, R_COPIES, R_BEGIN, R_END, R_COUNT };
 static const char *const store_rsql[R_COUNT] = {
 	[R_LIST] = "SELECT " STORE_ITEM_COLS " FROM reports r WHERE r.id < ?1"
 	    " ORDER BY r.id DESC LIMIT ?2",
-	[R_GET] = "SELECT " STORE_ITEM_COLS ", r.normalised, r.lint, r.sha256"
+	[R_GET] = "SELECT " STORE_ITEM_COLS ", r.raw_gz, r.lint, r.sha256"
 	    " FROM reports r WHERE r.id = ?1",
 	[R_COPIES] = "SELECT id, transport, peer, received_at, meta FROM report_copies"
 	    " WHERE report = ?1 ORDER BY id",
@@ -149,6 +159,15 @@ struct store {
 	pthread_cond_t rfree;
 	struct store_reader *readers;
 	int n_readers;
+
+	/* Checkpointer: its connection belongs to its thread; the flags are guarded by cmu. */
+	sqlite3 *cdb;
+	pthread_t ckpt;
+	int ckpt_started;
+	pthread_mutex_t cmu;
+	pthread_cond_t cwork;
+	int ckpt_wanted;
+	int ckpt_stop;
 };
 
 /* Per UTC day seconds of one report window [start, end'). */
@@ -744,9 +763,8 @@ store_check_report(const struct store_report *sr, char *why, size_t whylen)
 {
 	const struct rpt *rp = sr->rpt;
 
-	if (rp == NULL || sr->sha256 == NULL || sr->raw_gz == NULL || sr->normalised_json == NULL)
-		store_fmt(why, whylen,
-		    "report: rpt, sha256, raw_gz and normalised_json are required");
+	if (rp == NULL || sr->sha256 == NULL || sr->raw_gz == NULL)
+		store_fmt(why, whylen, "report: rpt, sha256 and raw_gz are required");
 	else if (rp->reporter_key == NULL || rp->report_id == NULL)
 		store_fmt(why, whylen, "report: reporter_key and report_id are required");
 	else if (rp->n_policies > 0 && rp->policies == NULL)
@@ -797,14 +815,13 @@ store_apply_report(struct store *s, struct store_req *r)
 	store_bind_acc(&b, sqlite3_bind_blob(st, 7, sr->sha256, 32, SQLITE_STATIC));
 	store_bind_acc(&b, sqlite3_bind_int64(st, 8, (int64_t)sr->json_len));
 	store_bind_acc(&b, store_bind_blob(st, 9, sr->raw_gz, sr->raw_gz_len));
-	store_bind_acc(&b, store_bind_text(st, 10, sr->normalised_json));
-	store_bind_acc(&b, store_bind_text(st, 11, sm.lint));
-	store_bind_acc(&b, store_bind_text(st, 12, sm.domains));
-	store_bind_acc(&b, sqlite3_bind_int64(st, 13, sm.successful));
-	store_bind_acc(&b, sqlite3_bind_int64(st, 14, sm.failed));
-	store_bind_acc(&b, sqlite3_bind_int(st, 15, orig == 0));
-	store_bind_acc(&b, store_bind_id(st, 16, orig));
-	store_bind_acc(&b, sqlite3_bind_int64(st, 17, r->copy.received_at));
+	store_bind_acc(&b, store_bind_text(st, 10, sm.lint));
+	store_bind_acc(&b, store_bind_text(st, 11, sm.domains));
+	store_bind_acc(&b, sqlite3_bind_int64(st, 12, sm.successful));
+	store_bind_acc(&b, sqlite3_bind_int64(st, 13, sm.failed));
+	store_bind_acc(&b, sqlite3_bind_int(st, 14, orig == 0));
+	store_bind_acc(&b, store_bind_id(st, 15, orig));
+	store_bind_acc(&b, sqlite3_bind_int64(st, 16, r->copy.received_at));
 	if ((rc = store_wrun(s, r, W_REP_INSERT, b, NULL)) != 0)
 		goto out;
 
@@ -978,12 +995,14 @@ static void
 store_run_batch(struct store *s, struct store_req *batch, int n)
 {
 	struct store_req *r;
+	struct timespec t0, t1, t2;
 	char q[200];
 	int rc, n_err = 0, savepoints = 0;
 
 	for (r = batch; r != NULL; r = r->next_)
 		store_result_set(&r->result, STORE_TEMP, "not run");
 	s->abort_msg[0] = '\0';
+	clock_gettime(CLOCK_MONOTONIC, &t0);
 again:
 	if (store_wexec(s, W_BEGIN) != SQLITE_OK)
 		goto abort;
@@ -999,9 +1018,13 @@ again:
 			store_result_set(&r->result, STORE_TEMP, "not run");
 		goto again;
 	}
+	clock_gettime(CLOCK_MONOTONIC, &t1);
 	if (store_wexec(s, W_COMMIT) != SQLITE_OK)
 		goto abort;
-	log_debug("store-commit", "requests=%d failed=%d careful=%d", n, n_err, savepoints);
+	clock_gettime(CLOCK_MONOTONIC, &t2);
+	log_debug("store-commit", "requests=%d failed=%d careful=%d sql_us=%ld commit_us=%ld", n,
+	    n_err, savepoints, (long)((t1.tv_sec - t0.tv_sec) * 1000000 + (t1.tv_nsec - t0.tv_nsec) / 1000),
+	    (long)((t2.tv_sec - t1.tv_sec) * 1000000 + (t2.tv_nsec - t1.tv_nsec) / 1000));
 	return;
 abort:
 	if (!sqlite3_get_autocommit(s->wdb) && store_wexec(s, W_ROLLBACK) != SQLITE_OK)
@@ -1194,12 +1217,96 @@ fail:
 	return -1;
 }
 
+/* The writer's WAL hook (runs on the writer thread after each commit). */
+static int
+store_wal_hook(void *arg, sqlite3 *db, const char *name, int frames)
+{
+	struct store *s = arg;
+
+	if (frames >= STORE_CKPT_FRAMES) {
+		pthread_mutex_lock(&s->cmu);
+		s->ckpt_wanted = 1;
+		pthread_cond_signal(&s->cwork);
+		pthread_mutex_unlock(&s->cmu);
+	}
+	if (frames >= STORE_CKPT_FORCE_FRAMES) {
+		log_warn("store-checkpoint", "by=writer wal_frames=%d reason=\"checkpointer behind\"", frames);
+		sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+	}
+	return SQLITE_OK;
+}
+
+static void *
+store_ckpt_main(void *arg)
+{
+	struct store *s = arg;
+	int rc, wal, done;
+
+	for (;;) {
+		pthread_mutex_lock(&s->cmu);
+		while (!s->ckpt_wanted && !s->ckpt_stop)
+			pthread_cond_wait(&s->cwork, &s->cmu);
+		if (s->ckpt_stop) {
+			pthread_mutex_unlock(&s->cmu);
+			break;
+		}
+		s->ckpt_wanted = 0;
+		pthread_mutex_unlock(&s->cmu);
+		/* PASSIVE: copies what it can without blocking the writer or the readers. */
+		rc = sqlite3_wal_checkpoint_v2(s->cdb, NULL, SQLITE_CHECKPOINT_PASSIVE, &wal, &done);
+		if (rc != SQLITE_OK)
+			log_warn("store-checkpoint", "error=%s", sqlite3_errmsg(s->cdb));
+		else
+			log_debug("store-checkpoint", "wal_frames=%d copied=%d", wal, done);
+	}
+	return NULL;
+}
+
+/* Opens the checkpointer's connection and starts its thread. 0 or -1 (err filled). */
+static int
+store_ckpt_start(struct store *s, int busy_ms, char *err, size_t errlen)
+{
+	int rc;
+
+	rc = sqlite3_open_v2(s->path, &s->cdb, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL);
+	if (rc != SQLITE_OK) {
+		store_fmt(err, errlen, "%s: cannot open the checkpointer: %s", s->path,
+		    s->cdb != NULL ? sqlite3_errmsg(s->cdb) : sqlite3_errstr(rc));
+		return -1;
+	}
+	sqlite3_busy_timeout(s->cdb, busy_ms);
+	if ((rc = pthread_create(&s->ckpt, NULL, store_ckpt_main, s)) != 0) {
+		store_fmt(err, errlen, "store: cannot start the checkpointer: %s", strerror(rc));
+		return -1;
+	}
+	s->ckpt_started = 1;
+	sqlite3_wal_hook(s->wdb, store_wal_hook, s);
+	return 0;
+}
+
+static void
+store_ckpt_stop(struct store *s)
+{
+	if (s->ckpt_started) {
+		pthread_mutex_lock(&s->cmu);
+		s->ckpt_stop = 1;
+		pthread_cond_signal(&s->cwork);
+		pthread_mutex_unlock(&s->cmu);
+		pthread_join(s->ckpt, NULL);
+		s->ckpt_started = 0;
+	}
+	if (s->cdb != NULL)
+		sqlite3_close(s->cdb);
+	s->cdb = NULL;
+}
+
 /* Frees everything of a store whose writer is not running (or was joined). */
 static void
 store_free(struct store *s)
 {
 	int rc;
 
+	store_ckpt_stop(s);
 	for (int i = 0; s->readers != NULL && i < s->n_readers; i++)
 		store_reader_close(&s->readers[i]);
 	free(s->readers);
@@ -1212,6 +1319,8 @@ store_free(struct store *s)
 	pthread_cond_destroy(&s->work);
 	pthread_mutex_destroy(&s->rmu);
 	pthread_cond_destroy(&s->rfree);
+	pthread_mutex_destroy(&s->cmu);
+	pthread_cond_destroy(&s->cwork);
 	free(s->path);
 	free(s);
 }
@@ -1260,6 +1369,8 @@ store_open(const struct store_options *opt, char *err, size_t errlen)
 	pthread_cond_init(&s->work, NULL);
 	pthread_mutex_init(&s->rmu, NULL);
 	pthread_cond_init(&s->rfree, NULL);
+	pthread_mutex_init(&s->cmu, NULL);
+	pthread_cond_init(&s->cwork, NULL);
 
 	rc = sqlite3_open_v2(s->path, &s->wdb, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
 	    SQLITE_OPEN_NOMUTEX, NULL);
@@ -1285,6 +1396,8 @@ store_open(const struct store_options *opt, char *err, size_t errlen)
 	    store_pragma(s->wdb, "PRAGMA synchronous = FULL", NULL, err, errlen) != 0 ||
 	    store_pragma(s->wdb, "PRAGMA foreign_keys = ON", NULL, err, errlen) != 0 ||
 	    store_pragma(s->wdb, "PRAGMA temp_store = MEMORY", NULL, err, errlen) != 0 ||
+	    store_pragma(s->wdb, "PRAGMA cache_size = -65536", NULL, err, errlen) != 0 ||
+	    store_pragma(s->wdb, "PRAGMA journal_size_limit = " STORE_WAL_LIMIT, NULL, err, errlen) != 0 ||
 	    store_migrate(s->wdb, s->path, err, errlen) != 0)
 		goto fail;
 	for (int i = 0; i < W_COUNT; i++) {
@@ -1304,6 +1417,8 @@ store_open(const struct store_options *opt, char *err, size_t errlen)
 		if (store_reader_open(s, &s->readers[s->n_readers], opt->busy_timeout_ms, err,
 		    errlen) != 0)
 			goto fail;
+	if (store_ckpt_start(s, opt->busy_timeout_ms, err, errlen) != 0)
+		goto fail;
 	if ((rc = pthread_create(&s->writer, NULL, store_writer_main, s)) != 0) {
 		store_fmt(err, errlen, "store: cannot start the writer: %s", strerror(rc));
 		goto fail;
@@ -1633,12 +1748,13 @@ store_copies(struct store_reader *rd, int64_t id, json_t *arr)
 }
 
 /*
- * One report by id: the list fields, "report" (the normalised JSON), "lint", "sha256" (hex)
- * and "copies" as [{id, transport, peer, received_at, meta}]. 0 with *out (caller owns),
- * STORE_NOTFOUND, STORE_TEMP or STORE_ERR. Thread safe: uses a pooled read connection.
+ * One report by id: the list fields, "lint", "sha256" (hex) and "copies" as [{id, transport,
+ * peer, received_at, meta}]; with raw_gz non-NULL the stored body (gzip) is appended to it,
+ * from the same snapshot. 0 with *out (caller owns), STORE_NOTFOUND, STORE_TEMP or STORE_ERR
+ * (also when raw_gz's cap is too small). Thread safe: uses a pooled read connection.
  */
 int
-store_get_report(struct store *s, int64_t id, json_t **out)
+store_get_report(struct store *s, int64_t id, json_t **out, struct buf *raw_gz)
 {
 	struct store_reader *rd = NULL;
 	json_t *doc = NULL, *copies = NULL;
@@ -1679,8 +1795,10 @@ store_get_report(struct store *s, int64_t id, json_t **out)
 		hex[2 * i + 1] = "0123456789abcdef"[sha[i] & 0xf];
 	}
 	hex[64] = '\0';
-	if (json_object_set_new(doc, "report", store_col_json(st, STORE_ITEM_NCOLS)) != 0 ||
-	    json_object_set_new(doc, "lint", store_col_json(st, STORE_ITEM_NCOLS + 1)) != 0 ||
+	if (raw_gz != NULL && buf_append(raw_gz, sqlite3_column_blob(st, STORE_ITEM_NCOLS),
+	    (size_t)sqlite3_column_bytes(st, STORE_ITEM_NCOLS)) != 0)
+		goto out;
+	if (json_object_set_new(doc, "lint", store_col_json(st, STORE_ITEM_NCOLS + 1)) != 0 ||
 	    json_object_set_new(doc, "sha256", json_string(hex)) != 0)
 		goto out;
 	if ((copies = json_array()) == NULL ||

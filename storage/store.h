@@ -30,6 +30,7 @@
 
 #include <jansson.h>
 
+#include "collector/buf.h"
 #include "ingest/rpt.h"
 
 enum store_rc {
@@ -64,7 +65,6 @@ struct store_report {
 	const void *raw_gz;             /* the body as gzip (as received, or compressed by us) */
 	size_t raw_gz_len;
 	size_t json_len;                /* decompressed JSON length */
-	const char *normalised_json;    /* rpt_to_json() text, shown by the read API */
 };
 
 struct store_quarantine {
@@ -135,10 +135,12 @@ struct store_list_query {
 int store_list_reports(struct store *s, const struct store_list_query *q, json_t **out);
 
 /*
- * One report: the list fields plus "report" (the normalised JSON), "lint", "sha256" (hex) and
- * "copies" [{id, transport, peer, received_at, meta}]. 0, STORE_NOTFOUND, STORE_TEMP or
- * STORE_ERR.
+ * One report: the list fields plus "lint" (as recorded at ingest), "sha256" (hex) and
+ * "copies" [{id, transport, peer, received_at, meta}]. With raw_gz non-NULL, the stored body
+ * (gzip) is appended to it from the same snapshot, so the caller can show the report itself
+ * (the normalised form is derived from it on demand; only what the counts need is stored
+ * as columns). 0, STORE_NOTFOUND, STORE_TEMP or STORE_ERR (also when raw_gz's cap is hit).
  */
-int store_get_report(struct store *s, int64_t id, json_t **out);
+int store_get_report(struct store *s, int64_t id, json_t **out, struct buf *raw_gz);
 
 #endif

@@ -413,6 +413,38 @@ respond_store(struct MHD_Connection *conn, int rc, json_t *out, unsigned retry)
 	return respond_error(conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "internal", "internal error");
 }
 
+/*
+ * One stored report: what the store keeps about it, plus "report", the normalised report
+ * derived again from the stored body (its "lint" is dropped: the report's own "lint" is the
+ * one recorded at ingest, pipeline findings included).
+ */
+static enum MHD_Result
+get_report(struct req_ctx *ctx, int64_t id, unsigned *status)
+{
+	struct http_server *srv = ctx->srv;
+	struct buf raw;
+	json_t *out = NULL, *rep;
+	char err[200];
+	int rc;
+
+	buf_init(&raw, srv->opt.max_body);
+	rc = store_get_report(srv->store, id, &out, &raw);
+	if (rc == 0) {
+		if ((rep = pipeline_normalise(srv->pipeline, raw.data, raw.len, err, sizeof(err))) != NULL) {
+			json_object_del(rep, "lint");
+			json_object_set_new(out, "report", rep);
+		} else {
+			log_warn("report_unreadable", "report=%" PRId64 " error=\"%s\"", id, err);
+			json_object_set_new(out, "report", json_null());
+			json_object_set_new(out, "report_error", json_string(err));
+		}
+	}
+	buf_free(&raw);
+	*status = rc == 0 ? MHD_HTTP_OK : rc == STORE_NOTFOUND ? MHD_HTTP_NOT_FOUND :
+	    rc == STORE_TEMP ? MHD_HTTP_SERVICE_UNAVAILABLE : MHD_HTTP_INTERNAL_SERVER_ERROR;
+	return respond_store(ctx->conn, rc, out, srv->opt.retry_after_s);
+}
+
 static enum MHD_Result
 handle_get(struct req_ctx *ctx, const char *url, unsigned *status)
 {
@@ -462,10 +494,7 @@ handle_get(struct req_ctx *ctx, const char *url, unsigned *status)
 			*status = MHD_HTTP_NOT_FOUND;
 			return respond_error(conn, *status, "not-found", "no such report");
 		}
-		rc = store_get_report(srv->store, v, &out);
-		*status = rc == 0 ? MHD_HTTP_OK : rc == STORE_NOTFOUND ? MHD_HTTP_NOT_FOUND :
-		    MHD_HTTP_SERVICE_UNAVAILABLE;
-		return respond_store(conn, rc, out, srv->opt.retry_after_s);
+		return get_report(ctx, v, status);
 	}
 	*status = MHD_HTTP_NOT_FOUND;
 	return respond_error(conn, *status, "not-found", "no such resource");

@@ -6,7 +6,7 @@
 # 1. starts BUILD/tlsrptd serve on 127.0.0.1 port 0 with a fresh database in a temp dir and
 #    reads the real port from its "event=listening ... port=N" log line;
 # 2. POSTs BENCH_REPORTS distinct gzipped reports over BENCH_CONNECTIONS keep-alive
-#    connections with BUILD/loadgen;
+#    connections with BUILD/loadgen, whose BENCH_THREADS event-loop threads share them;
 # 3. records the daemon's peak RSS (VmHWM), stops it with SIGTERM and waits for it;
 # 4. checks with python3's sqlite3 module that the reports table holds exactly one row per
 #    report sent;
@@ -14,8 +14,9 @@
 #    built-in set.
 # The temp dir (database, daemon log) is removed on exit; set BENCH_KEEP=1 to keep it.
 #
-# Environment: BENCH_CONNECTIONS (64), BENCH_REPORTS (20000), BENCH_PARSE_ITERATIONS (20000),
-# BENCH_KEEP (0). Exit status: 0 when every step passed, 1 otherwise.
+# Environment: BENCH_CONNECTIONS (64), BENCH_THREADS (1), BENCH_REPORTS (20000),
+# BENCH_PARSE_ITERATIONS (20000), BENCH_KEEP (0). Exit status: 0 when every step passed,
+# 1 otherwise.
 set -euo pipefail
 
 readonly START_TIMEOUT_S=10
@@ -30,9 +31,10 @@ build=$(cd "$build" && pwd)
 src=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 
 connections=${BENCH_CONNECTIONS:-64}
+threads=${BENCH_THREADS:-1}
 reports=${BENCH_REPORTS:-20000}
 parse_iterations=${BENCH_PARSE_ITERATIONS:-20000}
-for v in connections reports parse_iterations; do
+for v in connections threads reports parse_iterations; do
 	if [[ ! ${!v} =~ ^[1-9][0-9]{0,8}$ ]]; then
 		echo "bench: $v must be a positive integer, not '${!v}'" >&2
 		exit 1
@@ -128,9 +130,10 @@ fi
 echo "   listening on 127.0.0.1:$port (pid $daemon_pid)"
 
 # ------------------------------------------------------------------ load
-echo "== loadgen: $reports reports over $connections connections"
+echo "== loadgen: $reports reports over $connections connections, $threads thread(s)"
 lg_rc=0
-"$loadgen" -c "$connections" -n "$reports" "127.0.0.1:$port" >"$tmp/loadgen.out" || lg_rc=$?
+"$loadgen" -c "$connections" -T "$threads" -n "$reports" "127.0.0.1:$port" \
+	>"$tmp/loadgen.out" || lg_rc=$?
 cat "$tmp/loadgen.out"
 lg_line=$(grep -m1 '^loadgen reports=' "$tmp/loadgen.out" || true)
 if ((lg_rc != 0)); then
@@ -213,9 +216,10 @@ pb_gz_line=$(grep -m1 '^parsebench mode=gzip' "$tmp/parse-builtin.out" || true)
 # ------------------------------------------------------------------ summary
 echo
 echo "== summary"
-printf '  ingest      %s reports/s over HTTP (%s connections), p50 %s ms, p99 %s ms, max %s ms\n' \
-	"$(kv "$lg_line" reports_per_s)" "$connections" "$(kv "$lg_line" p50_ms)" \
-	"$(kv "$lg_line" p99_ms)" "$(kv "$lg_line" max_ms)"
+printf '  ingest      %s reports/s over HTTP (%s connections, %s client thread(s)),' \
+	"$(kv "$lg_line" reports_per_s)" "$connections" "$(kv "$lg_line" threads)"
+printf ' p50 %s ms, p99 %s ms, max %s ms\n' \
+	"$(kv "$lg_line" p50_ms)" "$(kv "$lg_line" p99_ms)" "$(kv "$lg_line" max_ms)"
 printf '  answers     %s (transport errors %s)\n' "$(kv "$lg_line" status)" \
 	"$(kv "$lg_line" transport_errors)"
 printf '  daemon      peak RSS %s kB\n' "${peak_rss_kb:-?}"

@@ -239,7 +239,7 @@ test_served_domains(void **state)
 	assert_int_equal(rpt->policies[1].counted, 0);
 	for (size_t i = 0; i < rpt->n_lint; i++)
 		if (strcmp(rpt->lint[i].code, "domain-not-served") == 0 &&
-		    strcmp(rpt->lint[i].path, "policies[1].policy-domain") == 0)
+		    strcmp(rpt->lint[i].path, "policies[1].policy.policy-domain") == 0)
 			linted = 1;
 	assert_true(linted);
 	assert_int_equal(count(t, "SELECT count(*) FROM daily_domain WHERE domain = 'example.org'"), 0);
