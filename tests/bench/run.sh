@@ -14,7 +14,7 @@
 #    built-in set.
 # The temp dir (database, daemon log) is removed on exit; set BENCH_KEEP=1 to keep it.
 #
-# Environment: BENCH_CONNECTIONS (64), BENCH_THREADS (1), BENCH_REPORTS (20000),
+# Environment: BENCH_CONNECTIONS (256), BENCH_THREADS (1), BENCH_REPORTS (20000),
 # BENCH_PARSE_ITERATIONS (20000), BENCH_KEEP (0). Exit status: 0 when every step passed,
 # 1 otherwise.
 set -euo pipefail
@@ -30,7 +30,7 @@ fi
 build=$(cd "$build" && pwd)
 src=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 
-connections=${BENCH_CONNECTIONS:-64}
+connections=${BENCH_CONNECTIONS:-256}
 threads=${BENCH_THREADS:-1}
 reports=${BENCH_REPORTS:-20000}
 parse_iterations=${BENCH_PARSE_ITERATIONS:-20000}
@@ -107,6 +107,7 @@ kv() {
 # ------------------------------------------------------------------ daemon start
 echo "== tlsrptd: starting ($tlsrptd, db in $tmp)"
 "$tlsrptd" serve --db "$tmp/bench.db" --http 127.0.0.1:0 \
+	--http-max-connections $((connections * 2 > 512 ? connections * 2 : 512)) \
 	>"$tmp/daemon.out" 2>"$tmp/daemon.err" &
 daemon_pid=$!
 
