@@ -5,6 +5,7 @@
 #   make test    deps + build + every test (unit and integration)
 #   make asan    deps + AddressSanitizer/UBSan build in build-asan/ + every test against it
 #   make bench   deps + build + the benchmarks in tests/bench/
+#   make fuzz    clang + libFuzzer build in build-fuzz/, each target run FUZZ_SECONDS (default 20)
 
 BUILD      ?= build
 ASAN_BUILD ?= build-asan
@@ -14,15 +15,22 @@ ifeq ($(CI),true)
 CMAKE_FLAGS += -DTLSRPT_WERROR=ON
 endif
 
-DEB_PACKAGES = build-essential cmake pkg-config libmicrohttpd-dev libssl-dev libsqlite3-dev \
-	libjansson-dev zlib1g-dev libcmocka-dev python3 curl ca-certificates
+FUZZ_BUILD ?= build-fuzz
+FUZZ_SECONDS ?= 20
+TLS_DIR    ?= var/tls
 
-.PHONY: all build deps run test asan bench clean
+DEB_PACKAGES = build-essential cmake pkg-config libmicrohttpd-dev libssl-dev libsqlite3-dev \
+	libjansson-dev zlib1g-dev libcmocka-dev python3 curl ca-certificates openssl swaks
+FUZZ_PACKAGES = clang libclang-rt-14-dev
+
+.PHONY: all build deps fuzz-deps run test asan bench fuzz clean
 
 all: build
 
-deps:
-	@missing=""; for p in $(DEB_PACKAGES); do \
+deps: PACKAGES = $(DEB_PACKAGES)
+fuzz-deps: PACKAGES = $(DEB_PACKAGES) $(FUZZ_PACKAGES)
+deps fuzz-deps:
+	@missing=""; for p in $(PACKAGES); do \
 		dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || missing="$$missing $$p"; \
 	done; \
 	if [ -n "$$missing" ]; then \
@@ -36,7 +44,14 @@ build:
 	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo $(CMAKE_FLAGS) >/dev/null
 	@cmake --build $(BUILD) -j $(JOBS)
 
-run: deps build
+# A self-signed certificate for STARTTLS on first run (replace it with a real one: see README).
+$(TLS_DIR)/cert.pem:
+	@mkdir -p $(TLS_DIR)
+	openssl req -x509 -newkey rsa:2048 -nodes -days 825 -subj "/CN=$$(hostname -f 2>/dev/null || hostname)" \
+		-keyout $(TLS_DIR)/key.pem -out $(TLS_DIR)/cert.pem 2>/dev/null
+	@chmod 600 $(TLS_DIR)/key.pem
+
+run: deps build $(TLS_DIR)/cert.pem
 	@mkdir -p var
 	./$(BUILD)/tlsrptd serve -c collector/tlsrptd.conf
 
@@ -52,5 +67,20 @@ asan: deps
 bench: deps build
 	tests/bench/run.sh $(BUILD)
 
+fuzz: fuzz-deps
+	@CC=clang cmake -S . -B $(FUZZ_BUILD) -DCMAKE_BUILD_TYPE=Debug -DTLSRPT_FUZZ=ON -DTLSRPT_TESTS=OFF \
+		-DTLSRPT_BENCH=OFF >/dev/null
+	@cmake --build $(FUZZ_BUILD) -j $(JOBS)
+	@set -e; for f in $(FUZZ_BUILD)/tests/fuzz/fuzz_*; do \
+		[ -x "$$f" ] || continue; name=$$(basename $$f); \
+		mkdir -p $(FUZZ_BUILD)/corpus/$$name; \
+		seeds=tests/fuzz/seeds/$$name; [ -d "$$seeds" ] || seeds=; \
+		echo "fuzz: $$name for $(FUZZ_SECONDS) s"; \
+		$$f -max_total_time=$(FUZZ_SECONDS) -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
+			$(FUZZ_BUILD)/corpus/$$name $$seeds 2>$(FUZZ_BUILD)/$$name.log || \
+			{ tail -50 $(FUZZ_BUILD)/$$name.log; exit 1; }; \
+		grep -E '^stat::number_of_executed_units' $(FUZZ_BUILD)/$$name.log || true; \
+	done
+
 clean:
-	rm -rf $(BUILD) $(ASAN_BUILD)
+	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD)

@@ -39,6 +39,7 @@ int cmd_serve(int argc, char **argv);
 int cmd_ingest(int argc, char **argv);
 int cmd_check(int argc, char **argv);
 int cmd_config(int argc, char **argv);
+int cmd_import(int argc, char **argv);   /* collector/import.c */
 
 /* Prints the top-level usage. */
 void cmd_usage(FILE *out);

@@ -30,6 +30,8 @@ main(int argc, char **argv)
 		return cmd_check(argc - 2, argv + 2);
 	if (strcmp(sub, "config") == 0)
 		return cmd_config(argc - 2, argv + 2);
+	if (strcmp(sub, "import") == 0)
+		return cmd_import(argc - 2, argv + 2);
 	fprintf(stderr, "tlsrptd: unknown command '%s'\n", sub);
 	cmd_usage(stderr);
 	return EX_USAGE;
