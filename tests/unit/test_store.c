@@ -979,6 +979,7 @@ test_list_and_get(void **state)
 	assert_int_equal(raw.len, strlen(f[1].raw));
 	assert_memory_equal(raw.data, f[1].raw, raw.len);
 	buf_free(&raw);
+	json_decref(doc);
 	/* A buffer too small for the body is an error, not a cut body. */
 	buf_init(&raw, 4);
 	assert_int_equal(store_get_report(t->s, 2, &doc, &raw), STORE_ERR);
