@@ -17,12 +17,12 @@
 
 #include "collector/buf.h"
 #include "collector/log.h"
+#include "web/respond.h"
+#include "web/route.h"
 
 #define HTTP_CONN_MEMORY   (64 * 1024)  /* per-connection MHD pool: headers and read buffer */
 #define HTTP_META_VALUE_MAX 256         /* header values copied into provenance */
 #define HTTP_DISCARD_MAX   (1024 * 1024) /* oversize chunked body read and dropped before 413 */
-#define HTTP_LIST_LIMIT_MAX 500
-#define HTTP_LIST_LIMIT_DEFAULT 50
 
 enum req_kind { REQ_INGEST = 1, REQ_OTHER };
 enum req_state { ST_READING = 0, ST_TOO_BIG, ST_WAITING, ST_DONE, ST_DONE_413 };
@@ -56,53 +56,7 @@ struct req_ctx {
 
 /* ---- responses ---------------------------------------------------------------------- */
 
-static enum MHD_Result
-respond_json(struct MHD_Connection *conn, unsigned status, json_t *body, unsigned retry_after)
-{
-	struct MHD_Response *resp;
-	enum MHD_Result rc;
-	char *text = json_dumps(body, JSON_COMPACT);
-	size_t len;
 
-	json_decref(body);
-	if (text == NULL)
-		return MHD_NO;
-	len = strlen(text);
-	/* A trailing newline keeps curl output and logs readable. */
-	{
-		char *t2 = realloc(text, len + 2);
-		if (t2 == NULL) {
-			free(text);
-			return MHD_NO;
-		}
-		text = t2;
-		text[len++] = '\n';
-		text[len] = '\0';
-	}
-	resp = MHD_create_response_from_buffer(len, text, MHD_RESPMEM_MUST_FREE);
-	if (resp == NULL) {
-		free(text);
-		return MHD_NO;
-	}
-	MHD_add_response_header(resp, "Content-Type", "application/json");
-	MHD_add_response_header(resp, "Cache-Control", "no-store");
-	MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
-	if (retry_after > 0) {
-		char ra[16];
-		snprintf(ra, sizeof(ra), "%u", retry_after);
-		MHD_add_response_header(resp, "Retry-After", ra);
-	}
-	rc = MHD_queue_response(conn, status, resp);
-	MHD_destroy_response(resp);
-	return rc;
-}
-
-static enum MHD_Result
-respond_error(struct MHD_Connection *conn, unsigned status, const char *code, const char *reason)
-{
-	return respond_json(conn, status, json_pack("{s:s, s:{s:s, s:s}}", "status", "error",
-	    "error", "code", code, "reason", reason), 0);
-}
 
 /* ---- provenance --------------------------------------------------------------------- */
 
@@ -271,7 +225,7 @@ ingest_respond(struct req_ctx *ctx, unsigned *status)
 	}
 	if (body == NULL)
 		return MHD_NO;
-	return respond_json(ctx->conn, *status, body, retry);
+	return web_respond_json(ctx->conn, *status, body, retry);
 }
 
 static void
@@ -301,7 +255,7 @@ too_large(struct req_ctx *ctx)
 {
 	ctx->state = ST_DONE_413;
 	log_request(ctx, "POST", MHD_HTTP_CONTENT_TOO_LARGE);
-	return respond_error(ctx->conn, MHD_HTTP_CONTENT_TOO_LARGE, "too-large",
+	return web_respond_error(ctx->conn, MHD_HTTP_CONTENT_TOO_LARGE, "too-large",
 	    "request body larger than the configured limit");
 }
 
@@ -371,7 +325,7 @@ handle_ingest(struct req_ctx *ctx, const char *upload, size_t *upload_size)
 		ctx->job = pipeline_job_new(srv->pipeline, &env);
 	}
 	if (ctx->job == NULL)
-		return respond_error(ctx->conn, MHD_HTTP_SERVICE_UNAVAILABLE, "out-of-memory", "out of memory");
+		return web_respond_error(ctx->conn, MHD_HTTP_SERVICE_UNAVAILABLE, "out-of-memory", "out of memory");
 	ctx->state = ST_WAITING;
 	MHD_suspend_connection(ctx->conn);
 	if (pipeline_job_store(ctx->job, ingest_done, ctx) != 0) {
@@ -383,128 +337,65 @@ handle_ingest(struct req_ctx *ctx, const char *upload, size_t *upload_size)
 
 /* ---- read side ---------------------------------------------------------------------- */
 
-static int
-parse_i64(const char *s, int64_t lo, int64_t hi, int64_t *out)
-{
-	char *end;
-	long long v;
 
-	if (s == NULL || *s == '\0')
-		return -1;
-	errno = 0;
-	v = strtoll(s, &end, 10);
-	if (errno != 0 || *end != '\0' || v < lo || v > hi)
-		return -1;
-	*out = v;
-	return 0;
-}
+
 
 static enum MHD_Result
-respond_store(struct MHD_Connection *conn, int rc, json_t *out, unsigned retry)
-{
-	if (rc == 0)
-		return respond_json(conn, MHD_HTTP_OK, out, 0);
-	if (rc == STORE_NOTFOUND)
-		return respond_error(conn, MHD_HTTP_NOT_FOUND, "not-found", "no such report");
-	if (rc == STORE_TEMP)
-		return respond_json(conn, MHD_HTTP_SERVICE_UNAVAILABLE, json_pack("{s:s, s:{s:s, s:s}}",
-		    "status", "temporary", "error", "code", "storage-unavailable", "reason",
-		    "database busy"), retry);
-	return respond_error(conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "internal", "internal error");
-}
-
-/*
- * One stored report: what the store keeps about it, plus "report", the normalised report
- * derived again from the stored body (its "lint" is dropped: the report's own "lint" is the
- * one recorded at ingest, pipeline findings included).
- */
-static enum MHD_Result
-get_report(struct req_ctx *ctx, int64_t id, unsigned *status)
-{
-	struct http_server *srv = ctx->srv;
-	struct buf raw;
-	json_t *out = NULL, *rep;
-	char err[200];
-	int rc;
-
-	buf_init(&raw, srv->opt.max_body);
-	rc = store_get_report(srv->store, id, &out, &raw);
-	if (rc == 0) {
-		if ((rep = pipeline_normalise(srv->pipeline, raw.data, raw.len, err, sizeof(err))) != NULL) {
-			json_object_del(rep, "lint");
-			json_object_set_new(out, "report", rep);
-		} else {
-			log_warn("report_unreadable", "report=%" PRId64 " error=\"%s\"", id, err);
-			json_object_set_new(out, "report", json_null());
-			json_object_set_new(out, "report_error", json_string(err));
-		}
-	}
-	buf_free(&raw);
-	*status = rc == 0 ? MHD_HTTP_OK : rc == STORE_NOTFOUND ? MHD_HTTP_NOT_FOUND :
-	    rc == STORE_TEMP ? MHD_HTTP_SERVICE_UNAVAILABLE : MHD_HTTP_INTERNAL_SERVER_ERROR;
-	return respond_store(ctx->conn, rc, out, srv->opt.retry_after_s);
-}
-
-static enum MHD_Result
-handle_get(struct req_ctx *ctx, const char *url, unsigned *status)
+handle_health(struct req_ctx *ctx, const char *url, unsigned *status)
 {
 	struct http_server *srv = ctx->srv;
 	struct MHD_Connection *conn = ctx->conn;
-	const char *prefix = "/api/v1/reports/";
-	json_t *out = NULL;
-	int64_t v;
-	int rc;
 
 	*status = MHD_HTTP_OK;
 	if (strcmp(url, "/healthz") == 0)
-		return respond_json(conn, MHD_HTTP_OK, json_pack("{s:s}", "status", "ok"), 0);
-	if (strcmp(url, "/readyz") == 0) {
-		if (store_ping(srv->store) == 0)
-			return respond_json(conn, MHD_HTTP_OK, json_pack("{s:s}", "status", "ready"), 0);
-		*status = MHD_HTTP_SERVICE_UNAVAILABLE;
-		return respond_json(conn, *status, json_pack("{s:s, s:s}", "status", "not-ready",
-		    "reason", "database does not take writes"), srv->opt.retry_after_s);
-	}
-	if (strcmp(url, "/api/v1/reports") == 0) {
-		struct store_list_query q = { .limit = HTTP_LIST_LIMIT_DEFAULT, .before_id = 0 };
-		const char *ls = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "limit");
-		const char *bs = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "before");
+		return web_respond_json(conn, MHD_HTTP_OK, json_pack("{s:s}", "status", "ok"), 0);
+	if (store_ping(srv->store) == 0)
+		return web_respond_json(conn, MHD_HTTP_OK, json_pack("{s:s}", "status", "ready"), 0);
+	*status = MHD_HTTP_SERVICE_UNAVAILABLE;
+	return web_respond_json(conn, *status, json_pack("{s:s, s:s}", "status", "not-ready",
+	    "reason", "database does not take writes"), srv->opt.retry_after_s);
+}
 
-		if (ls != NULL) {
-			if (parse_i64(ls, 1, HTTP_LIST_LIMIT_MAX, &v) != 0) {
-				*status = MHD_HTTP_BAD_REQUEST;
-				return respond_error(conn, *status, "bad-parameter", "limit must be 1..500");
-			}
-			q.limit = (int)v;
-		}
-		if (bs != NULL) {
-			if (parse_i64(bs, 1, INT64_MAX, &v) != 0) {
-				*status = MHD_HTTP_BAD_REQUEST;
-				return respond_error(conn, *status, "bad-parameter",
-				    "before must be a positive report id");
-			}
-			q.before_id = v;
-		}
-		rc = store_list_reports(srv->store, &q, &out);
-		*status = rc == 0 ? MHD_HTTP_OK : MHD_HTTP_SERVICE_UNAVAILABLE;
-		return respond_store(conn, rc, out, srv->opt.retry_after_s);
+/* The read side: authentication, then the module that owns the path. */
+static enum MHD_Result
+handle_read(struct req_ctx *ctx, const char *url, const char *method, unsigned *status)
+{
+	struct http_server *srv = ctx->srv;
+	struct web_req r = {
+		.conn = ctx->conn,
+		.method = method,
+		.url = url,
+		.store = srv->store,
+		.pipeline = srv->pipeline,
+		.max_body = srv->opt.max_body,
+		.retry_after = srv->opt.retry_after_s,
+	};
+	enum MHD_Result rc;
+
+	if (auth_check(&r, &rc) != 0) {
+		*status = r.status;
+		return rc;
 	}
-	if (strncmp(url, prefix, strlen(prefix)) == 0) {
-		if (parse_i64(url + strlen(prefix), 1, INT64_MAX, &v) != 0) {
-			*status = MHD_HTTP_NOT_FOUND;
-			return respond_error(conn, *status, "not-found", "no such report");
-		}
-		return get_report(ctx, v, status);
-	}
-	*status = MHD_HTTP_NOT_FOUND;
-	return respond_error(conn, *status, "not-found", "no such resource");
+	if (strcmp(url, "/metrics") == 0)
+		rc = metrics_handle(&r);
+	else if (strncmp(url, "/api/v1/export/", 15) == 0)
+		rc = export_handle(&r);
+	else
+		rc = api_handle(&r);
+	*status = r.status;
+	return rc;
+}
+
+static int
+is_health_route(const char *url)
+{
+	return strcmp(url, "/healthz") == 0 || strcmp(url, "/readyz") == 0;
 }
 
 static int
 is_read_route(const char *url)
 {
-	return strcmp(url, "/healthz") == 0 || strcmp(url, "/readyz") == 0 ||
-	    strncmp(url, "/api/v1/reports", 15) == 0;
+	return strcmp(url, "/metrics") == 0 || strncmp(url, "/api/", 5) == 0;
 }
 
 /* ---- dispatch ----------------------------------------------------------------------- */
@@ -546,7 +437,7 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *
 			if (inflight_add(srv, 1) != 0) {
 				ctx->kind = REQ_OTHER;
 				log_request(ctx, method, MHD_HTTP_SERVICE_UNAVAILABLE);
-				return respond_json(conn, MHD_HTTP_SERVICE_UNAVAILABLE,
+				return web_respond_json(conn, MHD_HTTP_SERVICE_UNAVAILABLE,
 				    json_pack("{s:s, s:{s:s, s:s}}", "status", "temporary", "error",
 				    "code", "shutting-down", "reason", "the collector is stopping"),
 				    srv->opt.retry_after_s);
@@ -557,7 +448,7 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *
 				    MHD_HTTP_HEADER_CONTENT_LENGTH);
 				int64_t n;
 
-				if (cl != NULL && (parse_i64(cl, 0, INT64_MAX, &n) != 0 ||
+				if (cl != NULL && (web_parse_i64(cl, 0, INT64_MAX, &n) != 0 ||
 				    (uint64_t)n > srv->opt.max_body)) {
 					return too_large(ctx);
 				}
@@ -565,14 +456,19 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *
 			return MHD_YES;
 		}
 		ctx->kind = REQ_OTHER;
-		if (strcmp(method, MHD_HTTP_METHOD_GET) != 0 && strcmp(method, MHD_HTTP_METHOD_HEAD) != 0) {
-			status = is_read_route(url) ? MHD_HTTP_METHOD_NOT_ALLOWED : MHD_HTTP_NOT_FOUND;
-			log_request(ctx, method, status);
-			return status == MHD_HTTP_NOT_FOUND ?
-			    respond_error(conn, status, "not-found", "no such resource") :
-			    respond_error(conn, status, "method-not-allowed", "method not allowed");
+		if (is_read_route(url)) {
+			/* The read modules check their own methods (the API has POST and DELETE). */
+			rc = handle_read(ctx, url, method, &status);
+		} else if (!is_health_route(url)) {
+			status = MHD_HTTP_NOT_FOUND;
+			rc = web_respond_error(conn, status, "not-found", "no such resource");
+		} else if (strcmp(method, MHD_HTTP_METHOD_GET) != 0 &&
+		    strcmp(method, MHD_HTTP_METHOD_HEAD) != 0) {
+			status = MHD_HTTP_METHOD_NOT_ALLOWED;
+			rc = web_respond_error(conn, status, "method-not-allowed", "method not allowed");
+		} else {
+			rc = handle_health(ctx, url, &status);
 		}
-		rc = handle_get(ctx, url, &status);
 		log_request(ctx, method, status);
 		return rc;
 	}
@@ -642,7 +538,7 @@ parse_listen(const char *s, struct sockaddr_storage *ss, char *err, size_t errle
 			goto bad;
 		hl = (size_t)(colon - s);
 	}
-	if (hl == 0 || hl >= sizeof(host) || parse_i64(colon + 1, 0, 65535, &port) != 0)
+	if (hl == 0 || hl >= sizeof(host) || web_parse_i64(colon + 1, 0, 65535, &port) != 0)
 		goto bad;
 	memcpy(host, hs, hl);
 	host[hl] = '\0';

@@ -1,0 +1,10 @@
+/* export: CSV exports under /api/v1/export/ (see web/route.h). Not there yet: 404. */
+#include "web/respond.h"
+#include "web/route.h"
+
+enum MHD_Result
+export_handle(struct web_req *r)
+{
+	r->status = MHD_HTTP_NOT_FOUND;
+	return web_respond_error(r->conn, r->status, "not-found", "no such export");
+}
