@@ -13,6 +13,7 @@
 #include "collector/buf.h"
 #include "collector/log.h"
 #include "schema/schema.h"
+#include "storage/store_int.h"
 
 #define STORE_READERS_MAX       64
 #define STORE_BATCH_LIMIT       100000
@@ -128,7 +129,7 @@ static const char *const store_rsql[R_COUNT] = {
 };
 
 struct store_reader {
-	sqlite3 *db;
+	sqlite3 *db;            /* first member: store_int.h hands it out as a sqlite3 * */
 	sqlite3_stmt *st[R_COUNT];
 	int in_use;
 };
@@ -186,6 +187,7 @@ struct store_waiter {
 
 /* A private marker: a request whose report points here is a store_ping(). */
 static const struct store_report store_ping_mark;
+static const struct store_report store_fn_mark;
 
 static pthread_once_t store_log_once = PTHREAD_ONCE_INIT;
 static int store_log_rc = SQLITE_OK;
@@ -923,11 +925,31 @@ store_apply_ping(struct store *s, struct store_req *r)
 }
 
 /* One request inside its savepoint: 0, STORE_ERR / STORE_TEMP (this one) or STORE_ABORT. */
+/* A storage module's own write (store_int.h): fn's 0 is STORE_NEW, STORE_TEMP aborts all. */
+static int
+store_apply_fn(struct store *s, struct store_req *r)
+{
+	int rc = r->fn_(s->wdb, r->fn_arg_);
+
+	if (rc == 0) {
+		r->result.rc = STORE_NEW;
+		return 0;
+	}
+	if (rc == STORE_TEMP) {
+		store_fmt(s->abort_msg, sizeof(s->abort_msg), "%s", sqlite3_errmsg(s->wdb));
+		return STORE_ABORT;
+	}
+	store_fmt(r->result.error, sizeof(r->result.error), "%s", sqlite3_errmsg(s->wdb));
+	return rc;
+}
+
 static int
 store_apply(struct store *s, struct store_req *r)
 {
 	if (r->report == &store_ping_mark)
 		return store_apply_ping(s, r);
+	if (r->report == &store_fn_mark)
+		return store_apply_fn(s, r);
 	if ((r->report == NULL) == (r->quarantine == NULL)) {
 		store_fmt(r->result.error, sizeof(r->result.error),
 		    "request: exactly one of report and quarantine must be set");
@@ -1558,7 +1580,7 @@ store_ping(struct store *s)
 /* ---- readers ---- */
 
 static struct store_reader *
-store_reader_get(struct store *s)
+store_reader_get_(struct store *s)
 {
 	struct store_reader *rd = NULL;
 
@@ -1577,7 +1599,7 @@ store_reader_get(struct store *s)
 }
 
 static void
-store_reader_put(struct store *s, struct store_reader *rd)
+store_reader_put_(struct store *s, struct store_reader *rd)
 {
 	for (int i = 0; i < R_COUNT; i++) {
 		sqlite3_reset(rd->st[i]);
@@ -1695,7 +1717,7 @@ store_list_reports(struct store *s, const struct store_list_query *q, json_t **o
 		return STORE_ERR;
 	if ((items = json_array()) == NULL)
 		goto out;
-	rd = store_reader_get(s);
+	rd = store_reader_get_(s);
 	st = rd->st[R_LIST];
 	/* One row more than asked tells whether there is a next page. */
 	sqlite3_bind_int64(st, 1, q->before_id > 0 ? q->before_id : INT64_MAX);
@@ -1720,7 +1742,7 @@ store_list_reports(struct store *s, const struct store_list_query *q, json_t **o
 	ret = 0;
 out:
 	if (rd != NULL)
-		store_reader_put(s, rd);
+		store_reader_put_(s, rd);
 	json_decref(items);
 	return ret;
 }
@@ -1769,7 +1791,7 @@ store_get_report(struct store *s, int64_t id, json_t **out, struct buf *raw_gz)
 		return STORE_ERR;
 	if (id <= 0)
 		return STORE_NOTFOUND;
-	rd = store_reader_get(s);
+	rd = store_reader_get_(s);
 	/* One read transaction: the report and its copies from the same snapshot. */
 	if ((rc = sqlite3_step(rd->st[R_BEGIN])) != SQLITE_DONE) {
 		ret = store_read_rc(rd, rc, "begin");
@@ -1814,9 +1836,38 @@ out:
 		sqlite3_reset(rd->st[R_GET]);
 		sqlite3_reset(rd->st[R_COPIES]);
 		sqlite3_step(rd->st[R_END]);
-		store_reader_put(s, rd);
+		store_reader_put_(s, rd);
 	}
 	json_decref(copies);
 	json_decref(doc);
 	return ret;
+}
+
+/* ---- storage modules (store_int.h) ---- */
+
+int
+store_write(struct store *s, int (*fn)(sqlite3 *db, void *arg), void *arg)
+{
+	struct store_req req;
+
+	memset(&req, 0, sizeof(req));
+	req.report = &store_fn_mark;
+	req.copy.transport = "admin";
+	req.fn_ = fn;
+	req.fn_arg_ = arg;
+	return store_submit_wait(s, &req) == STORE_NEW ? 0 : req.result.rc == STORE_TEMP ?
+	    STORE_TEMP : STORE_ERR;
+}
+
+sqlite3 *
+store_reader_db(struct store *s, struct store_reader **rd)
+{
+	*rd = store_reader_get_(s);
+	return (*rd)->db;
+}
+
+void
+store_reader_done(struct store *s, struct store_reader *rd)
+{
+	store_reader_put_(s, rd);
 }

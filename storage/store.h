@@ -88,6 +88,8 @@ struct store_result {
 
 typedef void (*store_done_fn)(void *arg, const struct store_result *res);
 
+struct sqlite3;
+
 /*
  * A write request. Caller-allocated; it and everything it points to must stay valid until
  * done() has been called (on the writer thread: keep done short and non-blocking).
@@ -101,6 +103,8 @@ struct store_req {
 	void *arg;
 	struct store_result result;     /* filled before done() is called */
 	struct store_req *next_;        /* private */
+	int (*fn_)(struct sqlite3 *, void *); /* private: store_write() */
+	void *fn_arg_;                  /* private */
 };
 
 /* Opens and migrates. NULL on failure with a sentence in err. */
