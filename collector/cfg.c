@@ -1,7 +1,9 @@
 #include "collector/cfg.h"
 
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
+#include <netinet/in.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -38,12 +40,26 @@ static const struct cfg_key cfg_keys[] = {
 	K(http_timeout, CFG_UINT, 1, 3600, "30", "seconds an idle HTTP connection is kept"),
 	K(http_max_connections, CFG_UINT, 1, 100000, "512", "most concurrent HTTP connections"),
 	K(http_threads, CFG_UINT, 1, 256, "2", "HTTP worker threads (parsing runs on them)"),
+	K(api_auth, CFG_STR, 0, 0, "on", "on: every /api request needs an Authorization: Bearer token (tlsrptd token create); off: open"),
+	K(api_auth_force_off, CFG_STR, 0, 0, "no", "yes: allow api_auth off on a listen address that is not loopback"),
+	K(metrics_auth, CFG_STR, 0, 0, "on", "on: /metrics needs a bearer token of any role; off: open"),
 	K(retry_after, CFG_UINT, 1, 86400, "60", "Retry-After seconds sent with 503"),
 	K(shutdown_timeout, CFG_UINT, 0, 3600, "30", "seconds to let requests in flight finish on SIGTERM"),
 	K(db_busy_timeout, CFG_UINT, 1, 600000, "5000", "milliseconds a write waits for a database lock"),
 	K(db_batch_max, CFG_UINT, 1, 100000, "1024", "most submissions committed in one transaction"),
 	K(db_queue_max, CFG_UINT, 1, 1000000, "8192", "most submissions waiting for the writer (then 503)"),
 	K(db_readers, CFG_UINT, 1, 64, "4", "read-only database connections for the API"),
+	K(smtp_listen, CFG_STR, 0, 0, "127.0.0.1:2525", "SMTP listen address, IPv4:PORT or [IPv6]:PORT; \"off\" disables"),
+	K(lmtp_listen, CFG_STR, 0, 0, "off", "LMTP listen address, IPv4:PORT or [IPv6]:PORT; \"off\" disables"),
+	K(smtp_hostname, CFG_STR, 0, 0, "auto", "name in the SMTP/LMTP greeting; \"auto\" = the system host name"),
+	K(smtp_recipients, CFG_LIST, 0, 0, "", "accepted recipients: user@domain or @domain (any user); empty = accept all"),
+	K(tls_cert, CFG_STR, 0, 0, "var/tls/cert.pem", "PEM certificate chain for STARTTLS (offered only if cert and key load)"),
+	K(tls_key, CFG_STR, 0, 0, "var/tls/key.pem", "PEM private key for STARTTLS"),
+	K(smtp_max_message, CFG_SIZE, 1024, 1 * GiB, "10M", "largest message (SIZE), refused with 552 beyond"),
+	K(smtp_max_recipients, CFG_UINT, 1, 1000, "50", "most recipients per message (452 beyond)"),
+	K(smtp_max_connections, CFG_UINT, 1, 10000, "64", "most concurrent sessions per listener (421 beyond)"),
+	K(smtp_timeout, CFG_UINT, 1, 3600, "300", "seconds an SMTP/LMTP read or write may wait (421 then close)"),
+	K(smtp_max_errors, CFG_UINT, 1, 1000, "10", "bad commands in a session before 421 and close"),
 	K(log_level, CFG_STR, 0, 0, "info", "error, warn, info or debug"),
 };
 
@@ -306,6 +322,58 @@ out:
 	return rc;
 }
 
+/* 1 when http_listen is a loopback address (127.0.0.0/8 or [::1]), else 0. */
+static int
+cfg_listen_loopback(const char *listen)
+{
+	char host[INET6_ADDRSTRLEN + 1];
+	const char *end;
+	struct in_addr a4;
+	struct in6_addr a6;
+	size_t n;
+
+	if (listen[0] == '[') {
+		if ((end = strchr(listen, ']')) == NULL ||
+		    (n = (size_t)(end - listen - 1)) >= sizeof(host))
+			return 0;
+		memcpy(host, listen + 1, n);
+		host[n] = '\0';
+		return inet_pton(AF_INET6, host, &a6) == 1 && IN6_IS_ADDR_LOOPBACK(&a6);
+	}
+	if ((end = strrchr(listen, ':')) == NULL || (n = (size_t)(end - listen)) >= sizeof(host))
+		return 0;
+	memcpy(host, listen, n);
+	host[n] = '\0';
+	return inet_pton(AF_INET, host, &a4) == 1 && (ntohl(a4.s_addr) >> 24) == 127;
+}
+
+/* api_auth, api_auth_force_off, metrics_auth: their values, and no open API off loopback. */
+static int
+cfg_finish_auth(struct config *c, char *err, size_t errlen)
+{
+	if (strcmp(c->api_auth, "on") != 0 && strcmp(c->api_auth, "off") != 0) {
+		snprintf(err, errlen, "api_auth: '%s' is not on or off", c->api_auth);
+		return -1;
+	}
+	if (strcmp(c->metrics_auth, "on") != 0 && strcmp(c->metrics_auth, "off") != 0) {
+		snprintf(err, errlen, "metrics_auth: '%s' is not on or off", c->metrics_auth);
+		return -1;
+	}
+	if (strcmp(c->api_auth_force_off, "yes") != 0 && strcmp(c->api_auth_force_off, "no") != 0) {
+		snprintf(err, errlen, "api_auth_force_off: '%s' is not yes or no",
+		    c->api_auth_force_off);
+		return -1;
+	}
+	if (strcmp(c->api_auth, "off") == 0 && strcmp(c->api_auth_force_off, "yes") != 0 &&
+	    !cfg_listen_loopback(c->http_listen)) {
+		snprintf(err, errlen, "api_auth off on %s (not loopback) would open the API to the "
+		    "network: create tokens (tlsrptd token create), or set api_auth_force_off yes",
+		    c->http_listen);
+		return -1;
+	}
+	return 0;
+}
+
 int
 cfg_finish(struct config *c, char *err, size_t errlen)
 {
@@ -350,7 +418,7 @@ cfg_finish(struct config *c, char *err, size_t errlen)
 		snprintf(err, errlen, "db_path is empty");
 		return -1;
 	}
-	return 0;
+	return cfg_finish_auth(c, err, errlen);
 }
 
 void

@@ -31,12 +31,26 @@ struct config {
 	unsigned http_timeout;
 	unsigned http_max_connections;
 	unsigned http_threads;
+	char *api_auth;                    /* "on" / "off" (checked by cfg_finish) */
+	char *api_auth_force_off;          /* "yes": api_auth off allowed off loopback */
+	char *metrics_auth;                /* "on" / "off" */
 	unsigned retry_after;
 	unsigned shutdown_timeout;
 	unsigned db_busy_timeout;
 	unsigned db_batch_max;
 	unsigned db_queue_max;
 	unsigned db_readers;
+	char *smtp_listen;                 /* "", "off": no SMTP listener */
+	char *lmtp_listen;                 /* "", "off": no LMTP listener */
+	char *smtp_hostname;               /* "auto": gethostname() */
+	struct cfg_list smtp_recipients;   /* user@domain or @domain; empty = every recipient */
+	char *tls_cert;
+	char *tls_key;
+	size_t smtp_max_message;
+	unsigned smtp_max_recipients;
+	unsigned smtp_max_connections;
+	unsigned smtp_timeout;
+	unsigned smtp_max_errors;
 	char *log_level;
 };
 

@@ -25,6 +25,9 @@ cmd_usage(FILE *out)
 	    "  ingest [-c FILE] FILE...|-                        store reports from files or stdin\n"
 	    "  check [--json] FILE...                            parse and show reports, store nothing\n"
 	    "  config --check [-c FILE]                          print the effective configuration\n"
+	    "  import [-c FILE] maildir DIR | mbox FILE|-        store the reports in a mailbox\n"
+	    "  token create|list|revoke ...                      manage API tokens (see token --help)\n"
+	    "  export failures|policies|reports [-o FILE] ...    write a CSV export\n"
 	    "\n"
 	    "every command takes --help, --version and any config key as --key-name VALUE.\n");
 }
@@ -41,6 +44,10 @@ usage_for(const char *cmd, FILE *out)
 	else if (strcmp(cmd, "check") == 0)
 		fprintf(out, "usage: tlsrptd check [--json] [-c FILE] FILE...|-\n"
 		    "exit: 0 every file holds a report, 65 some file was rejected, 66 unreadable\n");
+	else if (strcmp(cmd, "import") == 0)
+		fprintf(out, "usage: tlsrptd import [-c FILE] [--key-name VALUE]... maildir DIR | mbox FILE|-\n"
+		    "exit: 0 stored or duplicate, 65 something quarantined or too large, 66 unreadable,\n"
+		    "      75 stopped early (storage unavailable or interrupted)\n");
 	else
 		fprintf(out, "usage: tlsrptd config --check [-c FILE] [--key-name VALUE]...\n");
 	fprintf(out, "\noptions:\n  -c, --config FILE        config file of 'key value' lines\n"
@@ -126,6 +133,8 @@ cli_parse(const char *cmd, int argc, char **argv, struct config *cfg, struct cli
 			snprintf(key, sizeof(key), "db_path");
 		else if (strcmp(key, "http") == 0)
 			snprintf(key, sizeof(key), "http_listen");
+		else if (strcmp(key, "smtp") == 0 || strcmp(key, "lmtp") == 0)
+			snprintf(key, sizeof(key), "%s_listen", key[0] == 's' ? "smtp" : "lmtp");
 		if (!cfg_is_key(key))
 			goto usage;
 		if (cfg_set(cfg, key, val, 1, err, sizeof(err)) != 0) {

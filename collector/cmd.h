@@ -40,6 +40,8 @@ int cmd_ingest(int argc, char **argv);
 int cmd_check(int argc, char **argv);
 int cmd_config(int argc, char **argv);
 int cmd_import(int argc, char **argv);   /* collector/import.c */
+int cmd_token(int argc, char **argv);    /* collector/token.c */
+int cmd_export(int argc, char **argv);   /* collector/export.c */
 
 /* Prints the top-level usage. */
 void cmd_usage(FILE *out);

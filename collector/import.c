@@ -13,14 +13,19 @@
  *   mbox     read as a stream (see collector/import.h for the format rules). Transport
  *            "mbox", peer "FILE:N" ("stdin:N" for -), meta {offset, envelope}.
  *
- * A message larger than max_report_size is skipped (counted as too-large, not stored): it
- * cannot hold a report we would accept, and keeping it raw would make the quarantine the
- * place where a mailbox's big attachments pile up.
+ * A message larger than max_report_size is skipped (counted as too-large, not stored, named
+ * on stderr): report mails are kilobytes, so such a message is almost surely something else
+ * in the mailbox, and keeping it raw would make the quarantine the place where a mailbox's
+ * big attachments pile up. The cap also bounds the memory an import needs.
  *
  * The first temporary failure (storage unavailable) stops the import: every later message
  * would fail the same way, and stopping keeps the rule "everything before the stop point is
  * stored", so that a re-run picks up where this one ended. SIGINT/SIGTERM stop it the same
  * way after the message in hand.
+ *
+ * Output: one notice line on stderr per message that was neither accepted nor a duplicate
+ * (conflict, quarantined, too large, unreadable, temporary failure), a progress bar on stderr
+ * when run on a terminal, and a closing table of counts on stdout (quarantined by reason code).
  *
  * Exit status: 75 stopped early (temporary failure or interrupted), else 66 something could
  * not be read (the path, a message file, a read error), else 65 something was not stored as
@@ -47,7 +52,6 @@
 
 #include "collector/buf.h"
 #include "collector/cmd.h"
-#include "collector/log.h"
 #include "ingest/pipeline.h"
 #include "storage/store.h"
 
@@ -581,7 +585,10 @@ import_bar_clear(struct importer *imp)
 	}
 }
 
-/* Redraws the progress line when stdout is a terminal, at most every IMPORT_PROGRESS_NS. */
+/*
+ * Redraws the one-line progress bar on stderr when stdout and stderr are both terminals (a
+ * redirected stderr must not fill with bar frames), at most every IMPORT_PROGRESS_NS.
+ */
 static void
 import_progress(struct importer *imp)
 {
@@ -647,8 +654,10 @@ import_note(struct importer *imp, const char *fmt, ...)
 }
 
 static void
-import_count_reason(struct importer *imp, const char *code)
+import_count_reason(struct importer *imp, const char *reason_code)
 {
+	const char *code = reason_code[0] ? reason_code : "unknown";
+
 	for (size_t i = 0; i < imp->n_reasons; i++) {
 		if (strcmp(imp->reasons[i].code, code) == 0) {
 			imp->reasons[i].n++;
@@ -659,8 +668,8 @@ import_count_reason(struct importer *imp, const char *code)
 		imp->reasons_other++;
 		return;
 	}
-	snprintf(imp->reasons[imp->n_reasons].code, sizeof(imp->reasons[0].code), "%s",
-	    code[0] ? code : "unknown");
+	/* the same size as rpt_error.code: never cut */
+	snprintf(imp->reasons[imp->n_reasons].code, sizeof(imp->reasons[0].code), "%s", code);
 	imp->reasons[imp->n_reasons++].n = 1;
 }
 
@@ -904,9 +913,13 @@ maildir_read(struct importer *imp, const char *path, struct buf *b, int64_t *mti
 		imp->unreadable++;
 		return -1;
 	}
-	if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
-		import_note(imp, "%s: unreadable: %s", path,
-		    S_ISREG(sb.st_mode) ? strerror(errno) : "not a regular file");
+	if (fstat(fd, &sb) != 0) {
+		import_note(imp, "%s: unreadable: %s", path, strerror(errno));
+		imp->unreadable++;
+		goto out;
+	}
+	if (!S_ISREG(sb.st_mode)) {
+		import_note(imp, "%s: unreadable: not a regular file", path);
 		imp->unreadable++;
 		goto out;
 	}
@@ -1014,5 +1027,246 @@ import_maildir(struct importer *imp, const char *dir)
 out:
 	buf_free(&b);
 	maildir_list_free(&l);
+	return rc;
+}
+
+/* --- mbox --------------------------------------------------------------------------------- */
+
+static char *
+mbox_meta(const struct mbox_msg *msg)
+{
+	json_t *o = json_object();
+	char *s;
+
+	if (o == NULL)
+		return NULL;
+	json_object_set_new(o, "offset", json_integer((json_int_t)msg->offset));
+	/* an envelope that is not UTF-8 cannot be a JSON string: left out */
+	json_object_set_new(o, "envelope", json_string(msg->envelope));
+	s = json_dumps(o, JSON_COMPACT);
+	json_decref(o);
+	return s;
+}
+
+/* Stores one pulled message. 0 to go on, 1 to stop, -1 on OOM. */
+static int
+import_mbox_msg(struct importer *imp, const struct mbox_msg *msg, char *peer, size_t peerlen,
+    const char *label)
+{
+	char *meta;
+	int n, rc;
+
+	imp->seen++;
+	n = snprintf(peer, peerlen, "%s:%lu", label, msg->number);
+	if (n < 0 || (size_t)n >= peerlen)
+		return -1; /* peerlen has room for any number: cannot happen */
+	if (msg->too_large) {
+		import_note(imp, "%s (offset %" PRIu64 "): message of %" PRIu64 " bytes is larger than "
+		    "max_report_size (%zu bytes): skipped, not stored", peer, msg->offset, msg->size,
+		    imp->cfg->max_report_size);
+		imp->too_large++;
+		return 0;
+	}
+	if ((meta = mbox_meta(msg)) == NULL)
+		return -1;
+	rc = import_store(imp, "mbox", peer, msg->data, msg->len, meta);
+	free(meta);
+	return rc;
+}
+
+/* Pulls and stores every complete message. 0 to go on, 1 to stop (noted), -1 on OOM. */
+static int
+import_mbox_drain(struct importer *imp, struct mbox *m, char *peer, size_t peerlen,
+    const char *label)
+{
+	struct mbox_msg msg;
+	int rc, r;
+
+	while ((rc = mbox_next(m, &msg)) == MBOX_MSG) {
+		if (import_interrupted(imp))
+			return 1;
+		if ((r = import_mbox_msg(imp, &msg, peer, peerlen, label)) != 0)
+			return r;
+		imp->done = mbox_offset(m);
+		import_progress(imp);
+	}
+	if (rc == MBOX_ERR_FORMAT) {
+		import_note(imp, "%s: not an mbox: it does not start with a \"From \" line", label);
+		imp->not_mbox = 1;
+		return 1;
+	}
+	return rc == MBOX_ERR_NOMEM ? -1 : 0;
+}
+
+/* Imports an mbox file (or stdin). Returns 0, or an exit status for a failure at once. */
+static int
+import_mbox(struct importer *imp, const char *path)
+{
+	const char *label = strcmp(path, "-") == 0 ? "stdin" : path;
+	size_t peerlen = strlen(label) + 24;
+	char *peer = malloc(peerlen);
+	char chunk[IMPORT_CHUNK_SIZE];
+	struct mbox *m = NULL;
+	struct stat sb;
+	int fd = -1, rc = EX_OSERR;
+
+	if (peer == NULL)
+		goto out;
+	fd = strcmp(path, "-") == 0 ? STDIN_FILENO : open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0 || fstat(fd, &sb) != 0) {
+		fprintf(stderr, "tlsrptd import: %s: %s\n", label, strerror(errno));
+		rc = EX_NOINPUT;
+		goto out;
+	}
+	if (S_ISDIR(sb.st_mode)) {
+		fprintf(stderr, "tlsrptd import: %s: is a directory (for a maildir: import maildir)\n",
+		    label);
+		rc = EX_NOINPUT;
+		goto out;
+	}
+	imp->total = S_ISREG(sb.st_mode) ? (uint64_t)sb.st_size : 0;
+	if ((m = mbox_new(imp->cfg->max_report_size)) == NULL)
+		goto out;
+	for (;;) {
+		ssize_t n = read(fd, chunk, sizeof(chunk));
+		size_t off = 0;
+		int r;
+
+		if (n < 0 && errno == EINTR) {
+			if (import_interrupted(imp))
+				break;
+			continue;
+		}
+		if (n < 0) {
+			import_note(imp, "%s: read error at offset %" PRIu64 ": %s; stopping", label,
+			    mbox_offset(m), strerror(errno));
+			imp->unreadable++;
+			break;
+		}
+		if (n == 0)
+			mbox_end(m);
+		do {
+			off += mbox_push(m, chunk + off, (size_t)n - off);
+			if ((r = import_mbox_drain(imp, m, peer, peerlen, label)) < 0) {
+				fprintf(stderr, "tlsrptd import: out of memory\n");
+				goto out;
+			}
+		} while (r == 0 && off < (size_t)n);
+		if (r != 0 || n == 0)
+			break;
+		imp->done = mbox_offset(m);
+		import_progress(imp);
+		if (import_interrupted(imp))
+			break;
+	}
+	rc = 0;
+out:
+	mbox_free(m);
+	if (fd >= 0 && fd != STDIN_FILENO)
+		close(fd);
+	free(peer);
+	return rc;
+}
+
+/* --- the command -------------------------------------------------------------------------- */
+
+static int
+reason_cmp(const void *a, const void *b)
+{
+	return strcmp(((const struct import_reason *)a)->code, ((const struct import_reason *)b)->code);
+}
+
+/* The closing table on stdout. */
+static void
+import_table(struct importer *imp)
+{
+	printf("import %s %s: %lu messages\n", imp->kind, imp->path, imp->seen);
+	printf("  %-24s %10lu\n", "accepted", imp->accepted);
+	printf("  %-24s %10lu\n", "duplicate", imp->duplicate);
+	printf("  %-24s %10lu\n", "conflict", imp->conflict);
+	printf("  %-24s %10lu\n", "quarantined", imp->quarantined);
+	qsort(imp->reasons, imp->n_reasons, sizeof(imp->reasons[0]), reason_cmp);
+	for (size_t i = 0; i < imp->n_reasons; i++)
+		printf("    %-22s %10lu\n", imp->reasons[i].code, imp->reasons[i].n);
+	if (imp->reasons_other > 0)
+		printf("    %-22s %10lu\n", "(other codes)", imp->reasons_other);
+	printf("  %-24s %10lu\n", "too-large (skipped)", imp->too_large);
+	printf("  %-24s %10lu\n", "temporary failure", imp->temporary);
+	printf("  %-24s %10lu\n", "unreadable", imp->unreadable);
+	if (imp->not_mbox)
+		printf("not an mbox: nothing was imported\n");
+	if (imp->temporary > 0 || import_signal != 0)
+		printf("stopped early: run the same import again to go on\n");
+}
+
+int
+cmd_import(int argc, char **argv)
+{
+	struct config cfg;
+	struct cli_args args;
+	struct importer imp;
+	struct sigaction sa, old_int, old_term;
+	const char *kind, *path;
+	int rc;
+
+	/* cli_parse's --help knows the other commands only. */
+	for (int i = 0; i < argc && strcmp(argv[i], "--") != 0; i++) {
+		if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
+			import_usage(stdout);
+			return 0;
+		}
+	}
+	if ((rc = cli_parse("import", argc, argv, &cfg, &args, 1)) != 0)
+		goto out;
+	kind = args.files[0];
+	path = args.n_files > 1 ? args.files[1] : NULL;
+	if (args.n_files != 2 || (strcmp(kind, "maildir") != 0 && strcmp(kind, "mbox") != 0) ||
+	    (strcmp(kind, "maildir") == 0 && strcmp(path, "-") == 0)) {
+		fprintf(stderr, "tlsrptd import: expected 'maildir DIR' or 'mbox FILE|-'\n");
+		import_usage(stderr);
+		rc = EX_USAGE;
+		goto out;
+	}
+	rpt_global_init();
+	memset(&imp, 0, sizeof(imp));
+	imp.kind = kind;
+	imp.path = path;
+	imp.cfg = &cfg;
+	cli_pipeline_options(&cfg, &imp.po);
+	imp.tty = isatty(STDOUT_FILENO) && isatty(STDERR_FILENO);
+
+	import_signal = 0;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = import_on_signal;
+	sigemptyset(&sa.sa_mask);
+	sa.sa_flags = 0; /* no SA_RESTART: a blocked read returns EINTR */
+	if (sigaction(SIGINT, &sa, &old_int) != 0 || sigaction(SIGTERM, &sa, &old_term) != 0) {
+		fprintf(stderr, "tlsrptd import: sigaction: %s\n", strerror(errno));
+		rc = EX_OSERR;
+		goto out;
+	}
+	if (strcmp(kind, "maildir") == 0)
+		rc = import_maildir(&imp, path);
+	else
+		rc = import_mbox(&imp, path);
+	import_bar_clear(&imp);
+	if (rc == 0) {
+		import_table(&imp);
+		if (imp.temporary > 0 || import_signal != 0)
+			rc = EX_TEMPFAIL;
+		else if (imp.unreadable > 0)
+			rc = EX_NOINPUT;
+		else if (imp.quarantined > 0 || imp.too_large > 0 || imp.not_mbox)
+			rc = EX_DATAERR;
+		if (fflush(stdout) != 0 || ferror(stdout))
+			rc = EX_IOERR;
+	}
+	pipeline_free(imp.pl);
+	store_close(imp.st);
+	/* restored after the store is closed, so a signal during the final commit is not fatal */
+	(void)sigaction(SIGINT, &old_int, NULL);
+	(void)sigaction(SIGTERM, &old_term, NULL);
+out:
+	cfg_free(&cfg);
 	return rc;
 }

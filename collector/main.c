@@ -32,6 +32,10 @@ main(int argc, char **argv)
 		return cmd_config(argc - 2, argv + 2);
 	if (strcmp(sub, "import") == 0)
 		return cmd_import(argc - 2, argv + 2);
+	if (strcmp(sub, "token") == 0)
+		return cmd_token(argc - 2, argv + 2);
+	if (strcmp(sub, "export") == 0)
+		return cmd_export(argc - 2, argv + 2);
 	fprintf(stderr, "tlsrptd: unknown command '%s'\n", sub);
 	cmd_usage(stderr);
 	return EX_USAGE;

@@ -6,9 +6,11 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sysexits.h>
+#include <time.h>
 
 #include "collector/cmd.h"
 #include "collector/log.h"
+#include "ingest/smtp.h"
 #include "web/http.h"
 
 /* Creates the database's parent folder if it is missing (one level, mode 0750). */
@@ -27,6 +29,71 @@ ensure_parent_dir(const char *path)
 		log_info("mkdir", "path=%s", dir);
 }
 
+/* CLOCK_MONOTONIC in milliseconds. */
+static int64_t
+mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Milliseconds left until deadline (mono_ms), at least 0. */
+static int
+ms_left(int64_t deadline)
+{
+	int64_t now = mono_ms();
+
+	return deadline > now ? (int)(deadline - now) : 0;
+}
+
+/*
+ * Starts the SMTP or LMTP listener the config names (none when it says "off"). 0 with *out set
+ * (NULL when off), or -1 (logged). A listener that cannot bind stops the start, as for HTTP.
+ */
+static int
+start_mail_listener(const struct config *cfg, struct pipeline *pl, int lmtp,
+    struct smtp_server **out)
+{
+	const char *listen = lmtp ? cfg->lmtp_listen : cfg->smtp_listen;
+	const char *proto = lmtp ? "lmtp" : "smtp";
+	struct smtp_options so = {
+		.listen = listen,
+		.lmtp = lmtp,
+		.hostname = cfg->smtp_hostname,
+		.recipients = (const char *const *)cfg->smtp_recipients.v,
+		.n_recipients = cfg->smtp_recipients.n,
+		.tls_cert = cfg->tls_cert,
+		.tls_key = cfg->tls_key,
+		.max_message = cfg->smtp_max_message,
+		.max_recipients = cfg->smtp_max_recipients,
+		.max_connections = cfg->smtp_max_connections,
+		.timeout_s = cfg->smtp_timeout,
+		.max_errors = cfg->smtp_max_errors,
+	};
+	char err[512];
+
+	*out = NULL;
+	if (smtp_listen_off(listen))
+		return 0;
+	if ((*out = smtp_start(&so, pl, err, sizeof(err))) == NULL) {
+		log_error("smtp_start", "proto=%s error=\"%s\"", proto, err);
+		return -1;
+	}
+	return 0;
+}
+
+static void
+log_mail_listener(const struct config *cfg, const struct smtp_server *s, int lmtp)
+{
+	if (s == NULL)
+		return;
+	log_info("listening", "proto=%s addr=%s port=%u starttls=%s recipients=%zu",
+	    lmtp ? "lmtp" : "smtp", lmtp ? cfg->lmtp_listen : cfg->smtp_listen, smtp_port(s),
+	    smtp_starttls_offered(s) ? "yes" : "no", cfg->smtp_recipients.n);
+}
+
 int
 cmd_serve(int argc, char **argv)
 {
@@ -37,9 +104,11 @@ cmd_serve(int argc, char **argv)
 	struct store *st = NULL;
 	struct http_server *http = NULL;
 	struct http_options ho;
+	struct smtp_server *smtp = NULL, *lmtp = NULL;
 	sigset_t sigs;
 	char err[512];
-	int rc, sig = 0;
+	int rc, sig = 0, late;
+	int64_t deadline;
 
 	if ((rc = cli_parse("serve", argc, argv, &cfg, &args, 0)) != 0)
 		goto out;
@@ -72,14 +141,23 @@ cmd_serve(int argc, char **argv)
 		.max_connections = cfg.http_max_connections,
 		.threads = cfg.http_threads,
 		.retry_after_s = cfg.retry_after,
+		.api_auth_off = strcmp(cfg.api_auth, "off") == 0,
+		.metrics_auth_off = strcmp(cfg.metrics_auth, "off") == 0,
 	};
 	if ((http = http_start(&ho, pl, st, err, sizeof(err))) == NULL) {
 		log_error("http_start", "error=\"%s\"", err);
 		rc = EX_UNAVAILABLE;
 		goto out;
 	}
+	if (start_mail_listener(&cfg, pl, 0, &smtp) != 0 || start_mail_listener(&cfg, pl, 1, &lmtp) != 0) {
+		rc = EX_UNAVAILABLE;
+		goto out;
+	}
+	/* Logged once every listener is bound: a "listening" line means the daemon is up. */
 	log_info("listening", "proto=http addr=%s port=%u db=%s domains=%zu version=%s",
 	    cfg.http_listen, http_port(http), cfg.db_path, cfg.allowed_domains.n, TLSRPTD_VERSION);
+	log_mail_listener(&cfg, smtp, 0);
+	log_mail_listener(&cfg, lmtp, 1);
 
 	for (;;) {
 		if (sigwait(&sigs, &sig) != 0)
@@ -92,15 +170,25 @@ cmd_serve(int argc, char **argv)
 	}
 	log_info("shutdown", "signal=%s", sig == SIGTERM ? "TERM" : "INT");
 	/*
-	 * Stop accepting, let the requests in flight finish (their commits resume them), then
-	 * stop the server, then the writer. If requests are still suspended at the deadline (the
-	 * database is stuck), closing the store answers them (temporary) and gives them one more
-	 * second; a server that still has suspended connections cannot be stopped safely, so it is
-	 * left to the process exit.
+	 * Stop accepting (HTTP, SMTP, LMTP), let the requests in flight and the sessions inside
+	 * DATA finish (their commits resume them; idle SMTP sessions are told 421 at once), then
+	 * stop the servers, then the writer. If some are still busy at the deadline (the database
+	 * is stuck, or a client sends its message slowly), SMTP sessions are cut off (no new
+	 * store request; nothing partial is ever stored), closing the store answers what is
+	 * queued (temporary) and everyone gets one more second; a server that still has
+	 * suspended connections or sessions cannot be freed safely, so it is left to the exit.
 	 */
 	http_quiesce(http);
-	if (http_drain(http, (int)cfg.shutdown_timeout * 1000) != 0) {
+	smtp_quiesce(smtp);
+	smtp_quiesce(lmtp);
+	deadline = mono_ms() + (int64_t)cfg.shutdown_timeout * 1000;
+	late = http_drain(http, ms_left(deadline)) != 0;
+	late |= smtp_drain(smtp, ms_left(deadline)) != 0;
+	late |= smtp_drain(lmtp, ms_left(deadline)) != 0;
+	if (late) {
 		log_warn("shutdown", "timeout=%u reason=\"requests still in flight\"", cfg.shutdown_timeout);
+		smtp_abort(smtp);
+		smtp_abort(lmtp);
 		store_close(st);
 		st = NULL;
 		if (http_drain(http, 1000) != 0) {
@@ -111,6 +199,10 @@ cmd_serve(int argc, char **argv)
 	rc = 0;
 out:
 	http_stop(http);
+	if (smtp_stop(smtp) != 0)
+		log_error("shutdown", "proto=smtp reason=\"sessions still running: left to the exit\"");
+	if (smtp_stop(lmtp) != 0)
+		log_error("shutdown", "proto=lmtp reason=\"sessions still running: left to the exit\"");
 	store_close(st); /* commits whatever is still queued */
 	pipeline_free(pl);
 	if (rc == 0)

@@ -10,6 +10,7 @@
 #include "collector/log.h"
 #include "ingest/gz.h"
 #include "ingest/norm.h"
+#include "ingest/stats.h"
 
 /* Decoded bytes kept for a job that was refused as too large: none (the raw body is kept). */
 #define PIPELINE_RATIO_FLOOR (1024 * 1024) /* gzip ratio is checked past 1 MiB of output */
@@ -89,6 +90,20 @@ done:
 	rpt_free(r);
 	buf_free(&json);
 	return out;
+}
+
+int
+pipeline_raw_json(const struct pipeline *p, const void *gz, size_t len, struct buf *out,
+    char *err, size_t errlen)
+{
+	struct gz_limits lim = {
+		.max_out = p->opt.max_report_size,
+		.max_ratio = p->opt.max_gzip_ratio,
+		.ratio_floor = PIPELINE_RATIO_FLOOR,
+	};
+	unsigned members;
+
+	return gz_inflate(gz, len, &lim, out, &members, err, errlen) == GZ_OK ? 0 : -1;
 }
 
 const char *
@@ -531,6 +546,7 @@ job_apply(struct pipeline_job *job, const struct store_result *sr)
 		    sr->error[0] ? sr->error : "storage unavailable");
 		break;
 	}
+	stats_ingest_count(job->env.transport, r->verdict);
 }
 
 static void

@@ -119,6 +119,15 @@ void pipeline_job_free(struct pipeline_job *job);
 json_t *pipeline_normalise(const struct pipeline *p, const void *raw_gz, size_t len, char *err,
     size_t errlen);
 
+/*
+ * Decompresses a stored body (gzip: a report's raw_gz, or a quarantine row's raw bytes) within
+ * the pipeline's limits (max_report_size, max_gzip_ratio), appending it to out (whose own cap
+ * also applies). For a report this is the original report JSON as received. 0, or -1 with a
+ * sentence in err. Thread safe.
+ */
+int pipeline_raw_json(const struct pipeline *p, const void *gz, size_t len, struct buf *out,
+    char *err, size_t errlen);
+
 /* "accepted", "duplicate", "conflict", "quarantined", "temporary", "pending". */
 const char *pipeline_verdict_name(enum pipeline_verdict v);
 

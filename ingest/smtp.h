@@ -109,6 +109,12 @@ void smtp_proto_tls_started(struct smtp_proto *p, const char *version, const cha
 int smtp_proto_in_data(const struct smtp_proto *p);
 
 /*
+ * Why the session asked to be closed ("quit", "too-many-errors", "too-much-data",
+ * "out-of-memory"), or NULL while it is open. A static string.
+ */
+const char *smtp_proto_close_reason(const struct smtp_proto *p);
+
+/*
  * The reply for a pipeline verdict (one line, no CRLF, printable ASCII only, at most
  * SMTP_REPLY_MAX - 2 bytes): 250 2.0.0 (accepted, duplicate, conflict), 451 4.3.0
  * (temporary or still pending), 554 5.6.0 (invalid, not a report), 552 5.3.4 (too large),
@@ -156,23 +162,26 @@ int smtp_starttls_offered(const struct smtp_server *s);
 /*
  * Stops accepting (the listening socket is closed). Sessions waiting for a command are told
  * 421 4.3.2 and closed; sessions inside DATA go on until their reply is sent, then close.
+ * Accepts NULL; a second call does nothing.
  */
 void smtp_quiesce(struct smtp_server *s);
 
-/* Waits until no session is left, at most timeout_ms. 0, or -1 on timeout. */
+/* Waits until no session is left, at most timeout_ms. 0, or -1 on timeout. Accepts NULL. */
 int smtp_drain(struct smtp_server *s, int timeout_ms);
 
 /*
  * For the shutdown deadline: no session may start storing any more (they answer 451), and
  * every session's socket is shut down so that its thread ends soon. Returns once no session
  * is between parsing a message and handing it to the store, so the store may then be closed
- * (which answers the requests still queued). Call after smtp_quiesce().
+ * (which answers the requests still queued). Call after smtp_quiesce(). Accepts NULL.
  */
 void smtp_abort(struct smtp_server *s);
 
 /*
- * Frees the server. 0, or -1 when sessions are still running: then nothing is freed and the
- * server (and the pipeline and store it uses) must be left to the process exit. Accepts NULL.
+ * Stops (quiesce, then smtp_abort if sessions are left, waiting a second for them) and frees
+ * the server. 0, or -1 when sessions are still running: then nothing is freed and the server
+ * is left to the process exit (those sessions no longer use the pipeline or the store).
+ * Accepts NULL.
  */
 int smtp_stop(struct smtp_server *s);
 

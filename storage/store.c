@@ -13,6 +13,7 @@
 #include "collector/buf.h"
 #include "collector/log.h"
 #include "schema/schema.h"
+#include "storage/query.h"
 #include "storage/store_int.h"
 
 #define STORE_READERS_MAX       64
@@ -41,6 +42,7 @@ enum store_wst {
 	W_BEGIN, W_COMMIT, W_ROLLBACK, W_SAVEPOINT, W_RELEASE, W_ROLLBACK_TO,
 	W_REP_ORIG, W_REP_INSERT, W_REP_FIND, W_POL_INSERT, W_FAIL_INSERT, W_COPY_INSERT,
 	W_Q_INSERT, W_Q_BUMP, W_DD_UPSERT, W_DP_UPSERT, W_PING,
+	W_RR_UPSERT, W_RP_UPSERT, W_RSND_UPSERT, W_RS_UPSERT,
 	W_COUNT
 };
 
@@ -93,6 +95,25 @@ static const char *const store_wsql[W_COUNT] = {
 	[W_PING] =
 	    "INSERT INTO meta (key, value) VALUES ('heartbeat', ?1)"
 	    " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+	/* The API rollups of schema/0002_api_rollups.sql. */
+	[W_RR_UPSERT] =
+	    "INSERT INTO roll_reporter (domain, day, org, reports, successful, failed)"
+	    " VALUES (?1, ?2, ?3, 1, ?4, ?5) ON CONFLICT (domain, day, org) DO UPDATE SET"
+	    " reports = reports + 1, successful = successful + excluded.successful,"
+	    " failed = failed + excluded.failed",
+	[W_RP_UPSERT] =
+	    "INSERT INTO roll_path (domain, day, policy_type, sts_mode, stands, result_type, mx, rip,"
+	    " failed) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) ON CONFLICT (domain, day,"
+	    " policy_type, sts_mode, stands, result_type, mx, rip) DO UPDATE SET"
+	    " failed = failed + excluded.failed",
+	[W_RSND_UPSERT] =
+	    "INSERT INTO roll_sender (domain, grain, period, ip, failed) VALUES (?1, ?2, ?3, ?4, ?5)"
+	    " ON CONFLICT (domain, grain, period, ip) DO UPDATE SET failed = failed + excluded.failed",
+	[W_RS_UPSERT] =
+	    "INSERT INTO roll_sts (domain, day, mode, mx, reports, successful, failed)"
+	    " VALUES (?1, ?2, ?3, ?4, 1, ?5, ?6) ON CONFLICT (domain, day, mode, mx) DO UPDATE SET"
+	    " reports = reports + 1, successful = successful + excluded.successful,"
+	    " failed = failed + excluded.failed",
 };
 
 /* Short statement names for error texts and logs. */
@@ -105,6 +126,8 @@ static const char *const store_wname[W_COUNT] = {
 	[W_Q_INSERT] = "quarantine insert", [W_Q_BUMP] = "quarantine update",
 	[W_DD_UPSERT] = "daily_domain upsert", [W_DP_UPSERT] = "daily_policy upsert",
 	[W_PING] = "heartbeat",
+	[W_RR_UPSERT] = "roll_reporter upsert", [W_RP_UPSERT] = "roll_path upsert",
+	[W_RSND_UPSERT] = "roll_sender upsert", [W_RS_UPSERT] = "roll_sts upsert",
 };
 
 /* The columns of one list item, in the order store_item() reads them. */
@@ -145,6 +168,10 @@ struct store {
 	char abort_msg[160];
 	uint64_t n_batches;     /* writer-only counters, logged at close */
 	uint64_t n_requests;
+	/* Group commit latency for /metrics (store_commit_stats), guarded by mu. */
+	uint64_t commit_le[STORE_COMMIT_BUCKETS];
+	uint64_t commit_count;
+	double commit_sum;
 	pthread_t writer;
 	int writer_started;
 
@@ -707,10 +734,274 @@ store_upsert_day(struct store *s, struct store_req *r, enum store_wst which, con
 	return store_wrun(s, r, which, b, NULL);
 }
 
+/* ---- API rollups (schema/0002_api_rollups.sql) ---- */
+
+/* A window of at most STORE_SPLIT_DAYS_MAX days touches at most this many months. */
+#define STORE_MONTHS_MAX        14
+/* roll_sts.mx: longest text of mx patterns kept (whole patterns only). */
+#define STORE_MX_TEXT_MAX       2048
+
+/* Per calendar month sums of the per-day values a over a window. */
+struct store_months {
+	int n;
+	int64_t period[STORE_MONTHS_MAX];
+	int64_t a[STORE_MONTHS_MAX];
+};
+
+static void
+store_months_of(const struct store_window *w, const int64_t *a, struct store_months *m)
+{
+	m->n = 0;
+	for (int d = 0; d < w->n; d++) {
+		int64_t mo = query_month_of_day(w->first_day + d);
+
+		if (m->n == 0 || m->period[m->n - 1] != mo) {
+			m->period[m->n] = mo;
+			m->a[m->n++] = 0;
+		}
+		m->a[m->n - 1] += a[d];
+	}
+}
+
+/* roll_reporter: the policy standing for its domain, per day. */
+static int
+store_roll_reporter(struct store *s, struct store_req *r, const struct rpt_policy *p,
+    const struct store_window *w, const int64_t *ok, const int64_t *failed)
+{
+	const char *org = r->report->rpt->organization_name;
+	sqlite3_stmt *st = s->wst[W_RR_UPSERT];
+	int rc = 0;
+
+	for (int d = 0; d < w->n && rc == 0; d++) {
+		int b = SQLITE_OK;
+
+		store_bind_acc(&b, store_bind_text(st, 1, p->domain));
+		store_bind_acc(&b, sqlite3_bind_int64(st, 2, w->first_day + d));
+		store_bind_acc(&b, store_bind_text(st, 3, org != NULL ? org : ""));
+		store_bind_acc(&b, sqlite3_bind_int64(st, 4, ok[d]));
+		store_bind_acc(&b, sqlite3_bind_int64(st, 5, failed[d]));
+		rc = store_wrun(s, r, W_RR_UPSERT, b, NULL);
+	}
+	return rc;
+}
+
+static int
+store_str_cmp(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/*
+ * roll_sts.mx of an sts policy: its mx patterns (policy-string, else mx-host), sorted,
+ * without repeats, joined by spaces, whole patterns up to STORE_MX_TEXT_MAX bytes. 0, or
+ * STORE_TEMP (out of memory).
+ */
+static int
+store_mx_text(const struct rpt_policy *p, struct buf *out)
+{
+	const char **src = p->n_sts_mx > 0 ? p->sts_mx : p->mx_hosts;
+	size_t n = p->n_sts_mx > 0 ? p->n_sts_mx : p->n_mx_hosts, k = 0;
+	const char **v;
+
+	if (n == 0 || src == NULL)
+		return 0;
+	if ((v = calloc(n, sizeof(*v))) == NULL)
+		return STORE_TEMP;
+	for (size_t i = 0; i < n; i++)
+		if (src[i] != NULL && src[i][0] != '\0' && strchr(src[i], ' ') == NULL)
+			v[k++] = src[i];
+	qsort(v, k, sizeof(*v), store_str_cmp);
+	for (size_t i = 0; i < k; i++) {
+		size_t l = strlen(v[i]);
+
+		if (i > 0 && strcmp(v[i], v[i - 1]) == 0)
+			continue;
+		if (out->len + l + 1 > STORE_MX_TEXT_MAX)
+			break;
+		if (out->len > 0)
+			buf_puts(out, " ");
+		buf_append(out, v[i], l);
+	}
+	free(v);
+	return out->err == BUF_OK ? 0 : STORE_TEMP;
+}
+
+/* roll_sts: one counted sts policy, per day. */
+static int
+store_roll_sts(struct store *s, struct store_req *r, const struct rpt_policy *p,
+    const struct store_window *w, const int64_t *ok, const int64_t *failed)
+{
+	sqlite3_stmt *st = s->wst[W_RS_UPSERT];
+	struct buf mx;
+	int rc;
+
+	buf_init(&mx, STORE_MX_TEXT_MAX);
+	if ((rc = store_mx_text(p, &mx)) != 0)
+		goto out;
+	for (int d = 0; d < w->n && rc == 0; d++) {
+		int b = SQLITE_OK;
+
+		store_bind_acc(&b, store_bind_text(st, 1, p->domain));
+		store_bind_acc(&b, sqlite3_bind_int64(st, 2, w->first_day + d));
+		store_bind_acc(&b, store_bind_text(st, 3, p->sts_mode != NULL ? p->sts_mode : ""));
+		store_bind_acc(&b, store_bind_text(st, 4, mx.data != NULL ? mx.data : ""));
+		store_bind_acc(&b, sqlite3_bind_int64(st, 5, ok[d]));
+		store_bind_acc(&b, sqlite3_bind_int64(st, 6, failed[d]));
+		rc = store_wrun(s, r, W_RS_UPSERT, b, NULL);
+	}
+out:
+	buf_free(&mx);
+	return rc;
+}
+
+/*
+ * One failure detail seen as a roll_path key (result type, mx, receiving ip) or, with
+ * path NULL, a roll_sender key (sending ip), with its count.
+ */
+struct store_fkey {
+	const char *k[3];
+	int64_t count;
+};
+
+static const char *
+store_or_empty(const char *v)
+{
+	return v != NULL ? v : "";
+}
+
+static int
+store_fkey_cmp(const void *a, const void *b)
+{
+	const struct store_fkey *x = a, *y = b;
+	int c;
+
+	for (int i = 0; i < 3; i++)
+		if ((c = strcmp(x->k[i], y->k[i])) != 0)
+			return c;
+	return 0;
+}
+
+/* Sorts v[0..n) by key and sums equal keys into the first of each run; returns the runs. */
+static size_t
+store_fkey_merge(struct store_fkey *v, size_t n)
+{
+	size_t out = 0;
+
+	qsort(v, n, sizeof(*v), store_fkey_cmp);
+	for (size_t i = 0; i < n; i++) {
+		if (out > 0 && store_fkey_cmp(&v[out - 1], &v[i]) == 0)
+			v[out - 1].count = store_sat_add(v[out - 1].count, v[i].count);
+		else
+			v[out++] = v[i];
+	}
+	return out;
+}
+
+static int
+store_rp_upsert(struct store *s, struct store_req *r, const struct rpt_policy *p, int stands,
+    int64_t day, const struct store_fkey *f, int64_t failed)
+{
+	sqlite3_stmt *st = s->wst[W_RP_UPSERT];
+	int b = SQLITE_OK;
+
+	store_bind_acc(&b, store_bind_text(st, 1, p->domain));
+	store_bind_acc(&b, sqlite3_bind_int64(st, 2, day));
+	store_bind_acc(&b, store_bind_text(st, 3, rpt_policy_type_name(p)));
+	store_bind_acc(&b, store_bind_text(st, 4, p->type == RPT_POLICY_STS ?
+	    store_or_empty(p->sts_mode) : ""));
+	store_bind_acc(&b, sqlite3_bind_int(st, 5, stands));
+	store_bind_acc(&b, store_bind_text(st, 6, f->k[0]));
+	store_bind_acc(&b, store_bind_text(st, 7, f->k[1]));
+	store_bind_acc(&b, store_bind_text(st, 8, f->k[2]));
+	store_bind_acc(&b, sqlite3_bind_int64(st, 9, failed));
+	return store_wrun(s, r, W_RP_UPSERT, b, NULL);
+}
+
+static int
+store_snd_upsert(struct store *s, struct store_req *r, const struct rpt_policy *p, int grain,
+    int64_t period, const char *ip, int64_t failed)
+{
+	sqlite3_stmt *st = s->wst[W_RSND_UPSERT];
+	int b = SQLITE_OK;
+
+	store_bind_acc(&b, store_bind_text(st, 1, p->domain));
+	store_bind_acc(&b, sqlite3_bind_int(st, 2, grain));
+	store_bind_acc(&b, sqlite3_bind_int64(st, 3, period));
+	store_bind_acc(&b, store_bind_text(st, 4, ip));
+	store_bind_acc(&b, sqlite3_bind_int64(st, 5, failed));
+	return store_wrun(s, r, W_RSND_UPSERT, b, NULL);
+}
+
+/*
+ * roll_path (every counted policy) and roll_sender (the standing policy only) from one
+ * policy's failure details: details with the same key are summed first (a report adds one
+ * row per distinct key, whatever its number of details), then split over the window's days;
+ * roll_sender also gets month rows. amt is a day array of the window.
+ */
+static int
+store_roll_fail(struct store *s, struct store_req *r, const struct rpt_policy *p, int stands,
+    const struct store_window *w, int64_t *amt)
+{
+	struct store_fkey *v;
+	struct store_months m;
+	size_t n, i;
+	int rc = 0;
+
+	if (p->n_failures == 0)
+		return 0;
+	if ((v = calloc(p->n_failures, sizeof(*v))) == NULL)
+		return STORE_TEMP;
+	for (i = 0; i < p->n_failures; i++) {
+		const struct rpt_failure *f = &p->failures[i];
+
+		v[i].k[0] = store_or_empty(f->result_type);
+		v[i].k[1] = store_or_empty(f->receiving_mx_hostname);
+		v[i].k[2] = store_or_empty(f->receiving_ip);
+		v[i].count = store_count(f->failed_session_count);
+	}
+	n = store_fkey_merge(v, p->n_failures);
+	for (i = 0; i < n && rc == 0; i++) {
+		if (v[i].count == 0)
+			continue;
+		store_split(w, v[i].count, amt);
+		for (int d = 0; d < w->n && rc == 0; d++)
+			if (amt[d] > 0)
+				rc = store_rp_upsert(s, r, p, stands, w->first_day + d, &v[i], amt[d]);
+	}
+	if (!stands || rc != 0)
+		goto out;
+	for (i = 0; i < p->n_failures; i++) {
+		const struct rpt_failure *f = &p->failures[i];
+
+		v[i].k[0] = store_or_empty(f->sending_mta_ip);
+		v[i].k[1] = v[i].k[2] = "";
+		v[i].count = store_count(f->failed_session_count);
+	}
+	n = store_fkey_merge(v, p->n_failures);
+	for (i = 0; i < n && rc == 0; i++) {
+		if (v[i].count == 0)
+			continue;
+		store_split(w, v[i].count, amt);
+		for (int d = 0; d < w->n && rc == 0; d++)
+			if (amt[d] > 0)
+				rc = store_snd_upsert(s, r, p, 0, w->first_day + d, v[i].k[0], amt[d]);
+		store_months_of(w, amt, &m);
+		for (int k = 0; k < m.n && rc == 0; k++)
+			if (m.a[k] > 0)
+				rc = store_snd_upsert(s, r, p, 1, m.period[k], v[i].k[0], m.a[k]);
+	}
+out:
+	free(v);
+	return rc;
+}
+
 /*
  * The daily rollups of a new report (see the header and schema/0001_init.sql): per domain the
  * counted policy with the most sessions into daily_domain, every counted policy into
- * daily_policy, each split over the window's UTC days.
+ * daily_policy, each split over the window's UTC days; and the API rollups of
+ * schema/0002_api_rollups.sql: roll_reporter from the standing policies, roll_sts from every
+ * counted sts policy, roll_path from every counted policy's details and roll_sender from the
+ * standing policies' details.
  */
 static int
 store_rollup(struct store *s, struct store_req *r, int64_t report)
@@ -718,15 +1009,16 @@ store_rollup(struct store *s, struct store_req *r, int64_t report)
 	const struct rpt *rp = r->report->rpt;
 	const struct rpt_policy **picks = NULL;
 	struct store_window *w;
-	int64_t *ok, *failed;
+	int64_t *ok, *failed, *amt;
 	long n = 0;
 	int rc = STORE_TEMP;
 
 	/* Three day arrays would be 9 KB of stack on the writer; one allocation instead. */
-	if ((w = malloc(sizeof(*w) + 2 * STORE_SPLIT_DAYS_MAX * sizeof(int64_t))) == NULL)
+	if ((w = malloc(sizeof(*w) + 3 * STORE_SPLIT_DAYS_MAX * sizeof(int64_t))) == NULL)
 		goto out;
 	ok = (int64_t *)(w + 1);
 	failed = ok + STORE_SPLIT_DAYS_MAX;
+	amt = failed + STORE_SPLIT_DAYS_MAX;
 	if (store_window_init(w, rp->start, rp->end))
 		log_warn("store-window-capped", "report=%" PRId64 " start=%" PRId64 " end=%" PRId64
 		    " day=%" PRId64, report, rp->start, rp->end, w->first_day);
@@ -740,9 +1032,12 @@ store_rollup(struct store *s, struct store_req *r, int64_t report)
 		for (int d = 0; d < w->n && rc == 0; d++)
 			rc = store_upsert_day(s, r, W_DD_UPSERT, picks[k]->domain, w->first_day + d,
 			    NULL, ok[d], failed[d]);
+		if (rc == 0)
+			rc = store_roll_reporter(s, r, picks[k], w, ok, failed);
 	}
 	for (size_t i = 0; i < rp->n_policies && rc == 0; i++) {
 		const struct rpt_policy *p = &rp->policies[i];
+		int stands = 0;
 
 		if (!p->counted || p->domain == NULL || p->domain[0] == '\0')
 			continue;
@@ -751,6 +1046,12 @@ store_rollup(struct store *s, struct store_req *r, int64_t report)
 		for (int d = 0; d < w->n && rc == 0; d++)
 			rc = store_upsert_day(s, r, W_DP_UPSERT, p->domain, w->first_day + d,
 			    rpt_policy_type_name(p), ok[d], failed[d]);
+		if (rc == 0 && p->type == RPT_POLICY_STS)
+			rc = store_roll_sts(s, r, p, w, ok, failed);
+		for (long k = 0; k < n && !stands; k++)
+			stands = picks[k] == p;
+		if (rc == 0)
+			rc = store_roll_fail(s, r, p, stands, w, amt);
 	}
 out:
 	if (rc == STORE_TEMP)
@@ -1004,6 +1305,23 @@ store_run_requests(struct store *s, struct store_req *batch, int savepoints, int
 	return 0;
 }
 
+const double store_commit_bounds[STORE_COMMIT_BUCKETS] = {
+	0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5,
+};
+
+/* Adds one committed transaction of the given seconds to the histogram. */
+static void
+store_commit_record(struct store *s, double secs)
+{
+	pthread_mutex_lock(&s->mu);
+	for (int i = 0; i < STORE_COMMIT_BUCKETS; i++)
+		if (secs <= store_commit_bounds[i])
+			s->commit_le[i]++;
+	s->commit_count++;
+	s->commit_sum += secs;
+	pthread_mutex_unlock(&s->mu);
+}
+
 /*
  * One group commit: BEGIN IMMEDIATE, every request, COMMIT. The fast path runs the requests
  * without savepoints (a savepoint per request costs a copy of every page it touches); if one
@@ -1044,6 +1362,8 @@ again:
 	if (store_wexec(s, W_COMMIT) != SQLITE_OK)
 		goto abort;
 	clock_gettime(CLOCK_MONOTONIC, &t2);
+	store_commit_record(s, (double)(t2.tv_sec - t0.tv_sec) +
+	    (double)(t2.tv_nsec - t0.tv_nsec) / 1e9);
 	log_debug("store-commit", "requests=%d failed=%d careful=%d sql_us=%ld commit_us=%ld", n,
 	    n_err, savepoints, (long)((t1.tv_sec - t0.tv_sec) * 1000000 + (t1.tv_nsec - t0.tv_nsec) / 1000),
 	    (long)((t2.tv_sec - t1.tv_sec) * 1000000 + (t2.tv_nsec - t1.tv_nsec) / 1000));
@@ -1870,4 +2190,27 @@ void
 store_reader_done(struct store *s, struct store_reader *rd)
 {
 	store_reader_put_(s, rd);
+}
+
+/* ---- figures for /metrics ---- */
+
+int
+store_queue_depth(struct store *s)
+{
+	int n;
+
+	pthread_mutex_lock(&s->mu);
+	n = s->queued;
+	pthread_mutex_unlock(&s->mu);
+	return n;
+}
+
+void
+store_commit_stats(struct store *s, struct store_commit_stats *out)
+{
+	pthread_mutex_lock(&s->mu);
+	memcpy(out->le, s->commit_le, sizeof(out->le));
+	out->count = s->commit_count;
+	out->sum_seconds = s->commit_sum;
+	pthread_mutex_unlock(&s->mu);
 }

@@ -147,4 +147,23 @@ int store_list_reports(struct store *s, const struct store_list_query *q, json_t
  */
 int store_get_report(struct store *s, int64_t id, json_t **out, struct buf *raw_gz);
 
+/* Requests waiting for the writer now (the batch being committed not included). Thread safe. */
+int store_queue_depth(struct store *s);
+
+/* The commit latency histogram of store_commit_stats: upper bounds in seconds, ascending. */
+#define STORE_COMMIT_BUCKETS 12
+extern const double store_commit_bounds[STORE_COMMIT_BUCKETS];
+
+struct store_commit_stats {
+	uint64_t count;                    /* transactions committed since store_open */
+	double sum_seconds;                /* their total time */
+	uint64_t le[STORE_COMMIT_BUCKETS]; /* cumulative: those that took <= store_commit_bounds[i] */
+};
+
+/*
+ * The time of every committed group commit since store_open, from BEGIN IMMEDIATE to the end
+ * of COMMIT (the fsync included). Failed transactions are not counted. Thread safe.
+ */
+void store_commit_stats(struct store *s, struct store_commit_stats *out);
+
 #endif

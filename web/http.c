@@ -228,6 +228,8 @@ ingest_respond(struct req_ctx *ctx, unsigned *status)
 	return web_respond_json(ctx->conn, *status, body, retry);
 }
 
+static int is_ingest_path(const struct http_server *srv, const char *url);
+
 static void
 log_request(struct req_ctx *ctx, const char *method, unsigned status)
 {
@@ -240,6 +242,7 @@ log_request(struct req_ctx *ctx, const char *method, unsigned status)
 	ms = (double)(now.tv_sec - ctx->start.tv_sec) * 1e3 +
 	    (double)(now.tv_nsec - ctx->start.tv_nsec) / 1e6;
 	log_q(qpath, sizeof(qpath), ctx->path, (size_t)-1);
+	metrics_count_request(ctx->path, is_ingest_path(ctx->srv, ctx->path), status);
 	if (r != NULL)
 		log_info("http", "method=%s path=%s status=%u peer=%s bytes=%zu verdict=%s report=%" PRId64
 		    " quarantine=%" PRId64 " reason=%s ms=%.1f", method, qpath, status, ctx->peer,
@@ -369,6 +372,8 @@ handle_read(struct req_ctx *ctx, const char *url, const char *method, unsigned *
 		.pipeline = srv->pipeline,
 		.max_body = srv->opt.max_body,
 		.retry_after = srv->opt.retry_after_s,
+		.api_auth_off = srv->opt.api_auth_off,
+		.metrics_auth_off = srv->opt.metrics_auth_off,
 	};
 	enum MHD_Result rc;
 
@@ -382,6 +387,7 @@ handle_read(struct req_ctx *ctx, const char *url, const char *method, unsigned *
 		rc = export_handle(&r);
 	else
 		rc = api_handle(&r);
+	auth_release(&r.auth);
 	*status = r.status;
 	return rc;
 }

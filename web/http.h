@@ -30,6 +30,8 @@ struct http_options {
 	unsigned max_connections;
 	unsigned threads;                 /* worker threads */
 	unsigned retry_after_s;           /* Retry-After on 503 */
+	int api_auth_off;                 /* 1: /api/ without bearer tokens (config api_auth off) */
+	int metrics_auth_off;             /* 1: /metrics without bearer tokens (metrics_auth off) */
 };
 
 struct http_server;

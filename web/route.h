@@ -13,18 +13,26 @@
 #define TLSRPT_ROUTE_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include <microhttpd.h>
 
 #include "ingest/pipeline.h"
 #include "storage/store.h"
 
-/* Who is asking: filled by auth_check. */
+/*
+ * Who is asking: filled by auth_check, valid until auth_release (http.c calls it once the
+ * handler has returned: a handler that answers later, a streamed export, copies what it needs).
+ */
 struct web_auth {
 	int enabled;              /* 0: auth is off, everything is visible */
 	int admin;                /* admin role: quarantine and every domain */
-	const char *const *domains; /* a read token's domains (NULL with admin or auth off) */
+	int all_domains;          /* a read token that sees every domain (domains is NULL) */
+	const char *const *domains; /* a read token's domains (NULL with admin, all_domains or
+	                               auth off); each covers its subdomains too */
 	size_t n_domains;
+	int64_t token_id;         /* the token's id (0 when auth is off) */
+	void *ref_;               /* private to web/auth.c */
 };
 
 struct web_req {
@@ -36,6 +44,8 @@ struct web_req {
 	struct web_auth auth;
 	size_t max_body;          /* cap for stored bodies read back (raw views) */
 	unsigned retry_after;     /* Retry-After seconds for 503 */
+	int api_auth_off;         /* config api_auth off: /api/ needs no token */
+	int metrics_auth_off;     /* config metrics_auth off: /metrics needs no token */
 	unsigned status;          /* out: the status queued, for the access log */
 };
 
@@ -53,7 +63,20 @@ enum MHD_Result metrics_handle(struct web_req *r);
  */
 int auth_check(struct web_req *r, enum MHD_Result *rc);
 
-/* 1 when a read token may see this (normalised) domain. */
+/*
+ * 1 when the asker may see this (normalised) policy domain: auth off, admin, a read token for
+ * every domain, or a read token holding the domain or a parent of it. NULL: only those that
+ * see every domain.
+ */
 int auth_domain_visible(const struct web_auth *a, const char *domain);
+
+/* Drops what auth_check took for the request (http.c, after the handler). Accepts a zeroed a. */
+void auth_release(struct web_auth *a);
+
+/*
+ * Counts one answered request for tlsrptd_http_requests_total{route,status}: path is the
+ * request path, ingest 1 when it is one of the ingest paths. Thread safe, never blocks long.
+ */
+void metrics_count_request(const char *path, int ingest, unsigned status);
 
 #endif

@@ -12,11 +12,12 @@
 #    report sent;
 # 5. runs BUILD/parsebench over tests/data/reports/*.json[.gz] (when there are any) and over its
 #    built-in set.
+# 6. runs BUILD/apibench (the read API's queries over its own large database; see apibench.c).
 # The temp dir (database, daemon log) is removed on exit; set BENCH_KEEP=1 to keep it.
 #
 # Environment: BENCH_CONNECTIONS (256), BENCH_THREADS (1), BENCH_REPORTS (20000),
-# BENCH_PARSE_ITERATIONS (20000), BENCH_KEEP (0). Exit status: 0 when every step passed,
-# 1 otherwise.
+# BENCH_PARSE_ITERATIONS (20000), BENCH_API_DAYS (365), BENCH_API_ITERATIONS (30),
+# BENCH_KEEP (0). Exit status: 0 when every step passed, 1 otherwise.
 set -euo pipefail
 
 readonly START_TIMEOUT_S=10
@@ -213,6 +214,16 @@ cat "$tmp/parse-builtin.out"
 pb_line=$(grep -m1 '^parsebench mode=json' "$tmp/parse-builtin.out" || true)
 pb_gz_line=$(grep -m1 '^parsebench mode=gzip' "$tmp/parse-builtin.out" || true)
 ((pb_rc == 0)) || fail "parsebench (built-in set) exited with status $pb_rc"
+
+# ------------------------------------------------------------------ read API
+# apibench seeds its own database through the storage layer (one domain, BENCH_API_DAYS days,
+# about 1M failure rows at 365) and times the API's queries (p50/p99 in ms).
+api_days=${BENCH_API_DAYS:-365}
+if apibench=$(find_exe apibench 2>/dev/null); then
+	echo "== apibench: $api_days days of reports, then each query ${BENCH_API_ITERATIONS:-30} times"
+	"$apibench" -n "$api_days" -i "${BENCH_API_ITERATIONS:-30}" 2>/dev/null | tee "$tmp/apibench.out" ||
+		fail "apibench exited with an error"
+fi
 
 # ------------------------------------------------------------------ summary
 echo

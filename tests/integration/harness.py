@@ -68,7 +68,11 @@ class Daemon:
 
     def start(self):
         self.log = open(self.log_path, "wb")
-        self.proc = subprocess.Popen([TLSRPTD, "serve", "--db", self.db, "--http", "127.0.0.1:0"] + self.extra,
+        # The read API is open by default here (loopback); tests of auth pass --api-auth on.
+        # SMTP is off unless a test asks for it (its default port would clash between daemons).
+        self.proc = subprocess.Popen([TLSRPTD, "serve", "--db", self.db, "--http", "127.0.0.1:0",
+                                      "--api-auth", "off", "--metrics-auth", "off",
+                                      "--smtp", "off"] + self.extra,
                                      stdin=subprocess.DEVNULL, stdout=self.log, stderr=subprocess.STDOUT)
         deadline = time.time() + START_TIMEOUT
         while time.time() < deadline:

@@ -1,7 +1,14 @@
 /*
  * Unit tests for ingest/mime: the fixtures in tests/data/mail (written by make_fixtures.py,
  * one per MIME quirk of real TLS-RPT mail) plus messages built in memory for the limits.
+ *
+ * Every message is read twice over: whole through mime_find_report() and pushed through
+ * mime_new()/mime_push()/mime_finish() one byte at a time and in seeded random chunks; the
+ * results (return, report bytes, info, error text, out's error) must be identical. The real
+ * messages of the shared corpus (TLSRPT_CORPUS, default <source>/../shared/corpus) go
+ * through the same comparison when the corpus is there.
  */
+#include <dirent.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -12,10 +19,135 @@
 
 #include <cmocka.h>
 
+#if defined(__GLIBC__) && !defined(__SANITIZE_ADDRESS__)
+#if defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define HAVE_MALLINFO 0
+#endif
+#endif
+#ifndef HAVE_MALLINFO
+#include <malloc.h>
+#define HAVE_MALLINFO 1
+#endif
+#else
+#define HAVE_MALLINFO 0
+#endif
+
 #include "collector/buf.h"
 #include "ingest/mime.h"
 
 #define OUT_CAP (1024 * 1024)
+#define CHUNK_SEEDS 6         /* random chunkings per message, besides 1-byte chunks */
+
+/* One way of reading a message and what it gave. */
+struct result {
+	int rc;
+	struct buf out;
+	struct mime_info info;
+	char err[256];
+};
+
+/* xorshift32: chunk sizes that are the same on every run. */
+static uint32_t
+rnd(uint32_t *s)
+{
+	*s ^= *s << 13;
+	*s ^= *s >> 17;
+	*s ^= *s << 5;
+	return *s;
+}
+
+/*
+ * Pushes msg[0..len) into a new reader: chunk 0 means one byte at a time, any other value
+ * seeds random chunk sizes (mostly small, sometimes a few KiB). Then finishes into r->out.
+ */
+static void
+stream(const char *msg, size_t len, const struct mime_limits *lim, uint32_t chunk, size_t cap,
+    struct result *r)
+{
+	struct mime *m = mime_new(lim);
+	uint32_t s = chunk * 2654435761u + 1;
+	size_t pos = 0, k;
+
+	assert_non_null(m);
+	buf_init(&r->out, cap);
+	while (pos < len) {
+		if (chunk == 0)
+			k = 1;
+		else if (rnd(&s) % 8 == 0)
+			k = 1 + rnd(&s) % 5000;
+		else
+			k = 1 + rnd(&s) % 64;
+		if (k > len - pos)
+			k = len - pos;
+		if (mime_push(m, msg + pos, k) != 0)
+			break; /* refused: the rest need not be pushed */
+		pos += k;
+	}
+	r->rc = mime_finish(m, &r->out, &r->info, r->err, sizeof(r->err));
+	mime_free(m);
+}
+
+static void
+same_result(const struct result *a, const struct result *b, const char *what)
+{
+	if (a->rc != b->rc || strcmp(a->err, b->err) != 0)
+		fail_msg("%s: rc %d \"%s\" vs %d \"%s\"", what, a->rc, a->err, b->rc, b->err);
+	if (a->out.len != b->out.len || a->out.err != b->out.err ||
+	    (a->out.len > 0 && memcmp(a->out.data, b->out.data, a->out.len) != 0))
+		fail_msg("%s: report bytes differ (%zu vs %zu)", what, a->out.len, b->out.len);
+	assert_string_equal(a->info.tls_report_domain, b->info.tls_report_domain);
+	assert_string_equal(a->info.tls_report_submitter, b->info.tls_report_submitter);
+	assert_string_equal(a->info.subject, b->info.subject);
+	assert_string_equal(a->info.subject_report_id, b->info.subject_report_id);
+	assert_string_equal(a->info.message_id, b->info.message_id);
+	assert_string_equal(a->info.from, b->info.from);
+	assert_string_equal(a->info.part_type, b->info.part_type);
+	assert_string_equal(a->info.part_filename, b->info.part_filename);
+	assert_int_equal(a->info.multipart_unclosed, b->info.multipart_unclosed);
+}
+
+/*
+ * Reads msg whole (mime_find_report(), out capped at cap) and streamed in every chunking
+ * (same cap as max_report_bytes), checks they all agree and hands back the whole result.
+ */
+static void
+read_all_ways(const char *msg, size_t len, size_t cap, const char *name, struct result *whole)
+{
+	struct mime_limits lim;
+	struct result r;
+	char what[160];
+
+	buf_init(&whole->out, cap);
+	whole->rc = mime_find_report(msg, len, &whole->out, &whole->info, whole->err,
+	    sizeof(whole->err));
+	memset(&lim, 0, sizeof(lim));
+	lim.max_report_bytes = cap;
+	for (uint32_t chunk = 0; chunk <= CHUNK_SEEDS; chunk++) {
+		stream(msg, len, &lim, chunk, cap, &r);
+		snprintf(what, sizeof(what), "%s pushed in %s %u", name,
+		    chunk == 0 ? "1-byte chunks" : "random chunks, seed", chunk);
+		same_result(whole, &r, what);
+		buf_free(&r.out);
+	}
+}
+
+/* Like read_all_ways() with limits other than the defaults: streamed only. */
+static void
+read_streamed(const char *msg, size_t len, const struct mime_limits *lim, size_t cap,
+    const char *name, struct result *first)
+{
+	struct result r;
+	char what[160];
+
+	stream(msg, len, lim, 0, cap, first);
+	for (uint32_t chunk = 1; chunk <= CHUNK_SEEDS; chunk++) {
+		stream(msg, len, lim, chunk, cap, &r);
+		snprintf(what, sizeof(what), "%s, random chunks seed %u", name, chunk);
+		same_result(first, &r, what);
+		buf_free(&r.out);
+	}
+}
 
 struct fixture {
 	const char *name;         /* tests/data/mail/NAME.eml and NAME.expected */
@@ -99,7 +231,64 @@ static const struct fixture fixtures[] = {
 	{ "params_spaced", 1, "example.com", "spacey.example", "sp-10@spacey.example",
 	  "application/tlsrpt+gzip", "spacey.example!example.com!1733270400!1733356799.json.gz",
 	  0, NULL, NULL, "reports@spacey.example" },
+	{ "rfc2047_subject", 1, "example.org", "=?utf-8?q?r=C3=A9porter.example?=",
+	  "caf\xc3\xa9-11@reporter.example", "application/tlsrpt+gzip",
+	  "r\xc3\xa9porter.example!example.org!1733356800!1733443199.json.gz", 0,
+	  "Report Domain: example.org Submitter: r\xc3\xa9porter.example Report-ID: "
+	  "<caf\xc3\xa9-11@reporter.example> =?koi8-r?B?9MXT1A==?=", "",
+	  "Rapports TLS \xc3\xa9t\xc3\xa9 <tls@r\xc3\xa9porter.example>" },
+	{ "rfc2231_latin1", 1, "example.net", "latin.example", "", "application/octet-stream",
+	  "r\xc3\xa9sum\xc3\xa9!example.net!1733443200!1733529599.json.gz", 0, "TLS report", NULL,
+	  NULL },
+	/* The report is in a forwarded message: the report headers come from that message. */
+	{ "forward_rfc822", 1, "example.com", "reporter.example", "fw-13@reporter.example",
+	  "application/tlsrpt+gzip", "reporter.example!example.com!1741046400!1741132799!001.json.gz",
+	  0, "Fwd: TLS report", "<fwd-13@example.com>", "admin@example.com" },
+	/* base64 message/rfc822 after a lower-ranked application/json part; the top's own
+	 * TLS-Report-Domain stays. */
+	{ "forward_rfc822_b64", 0, "relay.example.net", "direct.example", "fw-14@direct.example",
+	  "application/tlsrpt+json", "direct.example!example.net!1720569600!1720655999.json", 0,
+	  "Fwd: Report Domain: example.net Submitter: direct.example", NULL, NULL },
+	{ "zip_deflate", 0, "example.org", "zipper.example", "zip_deflate", "application/zip",
+	  "zipper.example!example.org!1733529600!1733615999.zip", 0, NULL, NULL, NULL },
+	{ "zip_stored_named", 0, "example.org", "zipper.example", "zip_stored_named",
+	  "application/octet-stream", "tlsrpt.ZIP", 0, NULL, NULL, NULL },
+	{ "zip_descriptor", 0, "example.org", "zipper.example", "zip_descriptor",
+	  "application/x-zip-compressed", "r.zip", 0, NULL, NULL, NULL },
+	{ "binary_part", 1, "example.com", "binary.example", "bin-16", "application/tlsrpt+gzip",
+	  "binary.example!example.com!1733616000!1733702399.json.gz", 0, NULL, NULL, NULL },
+	{ "eightbit_json", 0, "example.org", "eightbit.example", "8b-17", "application/tlsrpt+json",
+	  "", 0, NULL, NULL, NULL },
+	{ "zip_extra_fields", 0, "example.org", "zipper.example", "zip_extra_fields",
+	  "application/zip", "r.zip", 0, NULL, NULL, NULL },
 };
+
+/* Fixtures that must be refused, and a piece of the reason. */
+static const struct {
+	const char *name;
+	const char *err;
+} refused[] = {
+	{ "no_report", "no report part: none of the 2 MIME parts" },
+	{ "zip_encrypted", "zip entry 1 is encrypted" },
+	{ "zip_zip64", "zip entry 1 is in zip64 form" },
+	{ "zip_two_json", "more than one .json entry" },
+	{ "zip_no_json", "holds no .json entry" },
+	{ "zip_stored_descriptor", "stored with a data descriptor" },
+	{ "zip_bzip2", "compression method 12" },
+	{ "zip_zip64_extra", "zip entry 1 is in zip64 form" },
+	{ "zip_bad_crc", "zip entry 1: CRC or size does not match" },
+	{ "zip_bad_deflate", "zip entry 1: bad deflate data" },
+	{ "zip_truncated", "truncated in its .json entry" },
+	{ "zip_not_zip", "zip attachment is not a zip archive" },
+};
+
+static int
+ends_with(const char *s, const char *suffix)
+{
+	size_t n = strlen(s), m = strlen(suffix);
+
+	return n >= m && strcmp(s + n - m, suffix) == 0;
+}
 
 static char *
 read_file(const char *name, const char *ext, size_t *len)
@@ -132,16 +321,20 @@ test_fixture(void **state)
 {
 	const struct fixture *fx = *state;
 	struct mime_info info;
+	struct result r;
 	struct buf out;
 	char err[256], *msg, *want;
 	size_t len, wantlen, i;
 
 	msg = read_file(fx->name, ".eml", &len);
 	want = read_file(fx->name, ".expected", &wantlen);
-	buf_init(&out, OUT_CAP);
 	assert_true(mime_looks_like_message(msg, len));
-	if (mime_find_report(msg, len, &out, &info, err, sizeof(err)) != 0)
-		fail_msg("%s: %s", fx->name, err);
+	read_all_ways(msg, len, OUT_CAP, fx->name, &r);
+	if (r.rc != 0)
+		fail_msg("%s: %s", fx->name, r.err);
+	out = r.out;
+	info = r.info;
+	memcpy(err, r.err, sizeof(err));
 	assert_string_equal(err, "");
 
 	assert_int_equal(out.len, wantlen);
@@ -174,11 +367,82 @@ test_fixture(void **state)
 	free(want);
 }
 
-/* Runs mime_find_report() on a NUL-terminated message; returns its rc. */
+/*
+ * Runs mime_find_report() on a NUL-terminated message; returns its rc. Checks first that
+ * every chunking of the streaming API gives the same.
+ */
 static int
 find(const char *msg, struct buf *out, struct mime_info *info, char *err, size_t errlen)
 {
+	struct result r;
+
+	read_all_ways(msg, strlen(msg), out->max > out->len ? out->max - out->len : 1, "message",
+	    &r);
+	buf_free(&r.out);
 	return mime_find_report(msg, strlen(msg), out, info, err, errlen);
+}
+
+static void
+test_refused_fixtures(void **state)
+{
+	struct result r;
+	char *msg;
+	size_t len;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(refused) / sizeof(refused[0]); i++) {
+		msg = read_file(refused[i].name, ".eml", &len);
+		read_all_ways(msg, len, OUT_CAP, refused[i].name, &r);
+		if (r.rc != -1 || strstr(r.err, refused[i].err) == NULL)
+			fail_msg("%s: rc %d, \"%s\"", refused[i].name, r.rc, r.err);
+		assert_int_equal(r.out.len, 0);
+		assert_string_equal(r.info.part_type, "");
+		buf_free(&r.out);
+		free(msg);
+	}
+}
+
+/* The fixtures against limits smaller than the defaults. */
+static void
+test_fixture_limits(void **state)
+{
+	static const struct {
+		const char *name;
+		struct mime_limits lim;
+		const char *err;          /* NULL: accepted */
+	} cases[] = {
+		{ "google_lf", { .max_header_bytes = 300 }, "header section is larger than 300 bytes" },
+		{ "google_lf", { .max_header_lines = 5 }, "header section has more than 5 lines" },
+		{ "google_lf", { .max_header_lines = 17 }, NULL },
+		{ "nested_mixed", { .max_depth = 1 }, "nested deeper than 1 levels" },
+		{ "nested_mixed", { .max_depth = 2 }, NULL },
+		{ "nested_mixed", { .max_parts = 4 }, "more than 4 MIME parts" },
+		{ "nested_mixed", { .max_parts = 5 }, NULL },
+		{ "forward_rfc822", { .max_depth = 2 }, "nested deeper than 2 levels" },
+		{ "forward_rfc822", { .max_depth = 3 }, NULL },
+		{ "forward_rfc822", { .max_parts = 5 }, "more than 5 MIME parts" },
+		{ "zip_deflate", { .max_report_bytes = 675 }, "larger than the 675-byte cap" },
+		{ "zip_deflate", { .max_report_bytes = 676 }, NULL },
+		{ "priority", { .max_parts = 3 }, "more than 3 MIME parts" },
+	};
+	struct result r;
+	char *msg;
+	size_t len;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		msg = read_file(cases[i].name, ".eml", &len);
+		read_streamed(msg, len, &cases[i].lim, OUT_CAP, cases[i].name, &r);
+		if (cases[i].err == NULL ? r.rc != 0 :
+		    r.rc != -1 || strstr(r.err, cases[i].err) == NULL)
+			fail_msg("case %zu (%s): rc %d, \"%s\"", i, cases[i].name, r.rc, r.err);
+		if (r.rc != 0)
+			assert_int_equal(r.out.len, 0);
+		if (cases[i].lim.max_report_bytes != 0 && r.rc != 0)
+			assert_int_equal(r.out.err, BUF_ERR_CAP);
+		buf_free(&r.out);
+		free(msg);
+	}
 }
 
 static void
@@ -550,7 +814,7 @@ test_info_strings_cut(void **state)
 	assert_int_equal(strlen(info.tls_report_domain), MIME_HEADER_VALUE_MAX - 1);
 	assert_int_equal(strlen(info.tls_report_submitter), 510);
 	assert_string_equal(info.from, "exa?mple <x@example.org>");
-	assert_string_equal(info.subject, "=?utf-8?q?caf=C3=A9?= Report-ID: <a b>");
+	assert_string_equal(info.subject, "caf\xc3\xa9 Report-ID: <a b>");
 	assert_string_equal(info.subject_report_id, "a b");
 	assert_string_equal(info.part_filename, "r\xc3\xa9p.json");
 	buf_free(&out);
@@ -699,10 +963,482 @@ test_first_header_wins(void **state)
 	buf_free(&out);
 }
 
+/* RFC 2047 encoded words in the Subject (the same code serves From and file names). */
+static void
+test_encoded_words(void **state)
+{
+	static const struct {
+		const char *subject;
+		const char *want;
+	} cases[] = {
+		{ "=?UTF-8?B?w6k=?= =?UTF-8?B?w6k=?=", "\xc3\xa9\xc3\xa9" },
+		{ "=?utf-8?b?w6k=?=  x  =?utf-8?q?=C3=A9?=", "\xc3\xa9  x  \xc3\xa9" },
+		{ "=?UTF-8?B?ww==?=\n =?UTF-8?B?qQ==?= split", "\xc3\xa9 split" },
+		{ "=?ISO-8859-1?Q?caf=E9_cr=E8me?=", "caf\xc3\xa9 cr\xc3\xa8me" },
+		{ "=?latin1?b?6Q==?=", "\xc3\xa9" },
+		{ "=?windows-1252?Q?=80_=93q=94?=", "\xe2\x82\xac \xe2\x80\x9cq\xe2\x80\x9d" },
+		{ "=?us-ascii?Q?a=E9b?=", "a?b" },
+		{ "=?koi8-r?B?9MXT1A==?= x", "=?koi8-r?B?9MXT1A==?= x" },
+		{ "=?utf-8?q?a=0D=0Ab=00c=09d=7F?=", "abc d" },
+		{ "=?utf-8?q?ok?= =?x?", "ok =?x?" },
+		{ "=?utf-8?x?abc?= =?utf-8??abc?=", "=?utf-8?x?abc?= =?utf-8??abc?=" },
+		{ "=?utf-8*en?q?lang?=", "lang" },
+		{ "=?utf-8?q?a?==?utf-8?q?b?=", "ab" },
+		{ "=?utf-8?q?a?= =?iso-8859-1?q?=E9?=", "a\xc3\xa9" },
+		{ "=?utf-8?b?/w==?= =?utf-8?q?=C3?=", "??" },
+		{ "=?utf-8?q?has space?=", "=?utf-8?q?has space?=" },
+		{ "plain \x01 and \xff text", "plain ? and ? text" },
+		{ "=?UTF-8?Q?Report-ID:_<r=C3=A9f>?=", "Report-ID: <r\xc3\xa9" "f>" },
+	};
+	struct mime_info info;
+	struct buf out;
+	char msg[512];
+
+	(void)state;
+	buf_init(&out, OUT_CAP);
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		assert_true(snprintf(msg, sizeof(msg), "Subject: %s\n\n{}", cases[i].subject) <
+		    (int)sizeof(msg));
+		buf_reset(&out);
+		assert_int_equal(find(msg, &out, &info, NULL, 0), 0);
+		if (strcmp(info.subject, cases[i].want) != 0)
+			fail_msg("case %zu: \"%s\", want \"%s\"", i, info.subject, cases[i].want);
+	}
+	assert_string_equal(info.subject_report_id, "r\xc3\xa9" "f");
+	buf_free(&out);
+}
+
+/* File names: RFC 2047 words, RFC 2231 charsets and sections; .json/.gz/.zip decide. */
+static void
+test_file_names(void **state)
+{
+	static const struct {
+		const char *params;
+		const char *want;
+	} cases[] = {
+		{ "; name=\"=?utf-8?q?r=C3=A9p.json?=\"", "r\xc3\xa9p.json" },
+		{ "; name*=utf-8''%E2%82%AC.json", "\xe2\x82\xac.json" },
+		{ "; name*=''plain.json", "plain.json" },
+		{ "; name*=koi8-r''%F4.json", "?.json" },
+		{ "; name*0*=iso-8859-1''%E9t%E9; name*1=\".json\"", "\xc3\xa9t\xc3\xa9.json" },
+		{ "; name*0=\"a\"; name*2=\"c.json\"; name*1=\"b\"", "ab" },
+		{ "; name*=utf-8''a%0Db%00.json", "ab" },
+		{ "; NAME = x.GZ", "x.GZ" },
+	};
+	struct mime_info info;
+	struct buf out;
+	char msg[512], err[256];
+	int rc;
+
+	(void)state;
+	buf_init(&out, OUT_CAP);
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		assert_true(snprintf(msg, sizeof(msg), "Content-Type: multipart/mixed; boundary=b\n\n"
+		    "--b\nContent-Type: application/octet-stream%s\n\n{}\n--b--\n", cases[i].params) <
+		    (int)sizeof(msg));
+		buf_reset(&out);
+		rc = find(msg, &out, &info, err, sizeof(err));
+		if (ends_with(cases[i].want, ".json") || ends_with(cases[i].want, ".GZ")) {
+			if (rc != 0 || strcmp(info.part_filename, cases[i].want) != 0)
+				fail_msg("case %zu: rc %d \"%s\", want \"%s\"", i, rc,
+				    info.part_filename, cases[i].want);
+		} else if (rc != -1) {
+			fail_msg("case %zu: accepted \"%s\"", i, info.part_filename);
+		}
+	}
+	buf_free(&out);
+}
+
+/* The API itself: NULLs, finishing twice, pushing after the end. */
+static void
+test_streaming_api(void **state)
+{
+	struct mime_info info;
+	struct mime *m;
+	struct buf out;
+	char err[256];
+
+	(void)state;
+	mime_free(NULL);
+	assert_int_equal(mime_push(NULL, "x", 1), -1);
+	assert_int_equal(mime_finish(NULL, NULL, NULL, err, sizeof(err)), -1);
+	buf_init(&out, OUT_CAP);
+
+	m = mime_new(NULL);
+	assert_non_null(m);
+	assert_int_equal(mime_push(m, NULL, 0), 0);
+	assert_int_equal(mime_push(m, "Subject: x\n\n", 12), 0);
+	assert_int_equal(mime_push(m, "", 0), 0);
+	assert_int_equal(mime_push(m, "{\"a\":1}", 7), 0);
+	assert_int_equal(mime_finish(m, NULL, NULL, err, sizeof(err)), -1);
+	assert_int_equal(mime_finish(m, &out, &info, err, sizeof(err)), 0);
+	assert_string_equal(out.data, "{\"a\":1}");
+	assert_string_equal(info.subject, "x");
+	/* Again: the same answer, appended again. */
+	assert_int_equal(mime_finish(m, &out, NULL, NULL, 0), 0);
+	assert_string_equal(out.data, "{\"a\":1}{\"a\":1}");
+	assert_int_equal(mime_push(m, "more", 4), -1);
+	mime_free(m);
+
+	/* Nothing pushed. */
+	m = mime_new(NULL);
+	buf_reset(&out);
+	assert_int_equal(mime_finish(m, &out, &info, err, sizeof(err)), -1);
+	assert_string_equal(err, "no report part: the message is empty");
+	mime_free(m);
+
+	/* Refused early: later pushes say so at once. */
+	{
+		struct mime_limits lim = { .max_header_lines = 2 };
+
+		m = mime_new(&lim);
+		assert_int_equal(mime_push(m, "A: 1\nB: 2\n", 10), 0);
+		assert_int_equal(mime_push(m, "C: 3\n", 5), -1);
+		assert_int_equal(mime_push(m, "\n{}", 3), -1);
+		assert_int_equal(mime_finish(m, &out, NULL, err, sizeof(err)), -1);
+		assert_non_null(strstr(err, "more than 2 lines"));
+		mime_free(m);
+	}
+	buf_free(&out);
+}
+
+/*
+ * The best candidate so far is kept, a lower one is not decoded at all: a lower part larger
+ * than the cap does not matter, before or after the better one.
+ */
+static void
+test_candidate_choice(void **state)
+{
+	struct mime_info info;
+	struct buf out, msg;
+	char err[256];
+
+	(void)state;
+	buf_init(&msg, 1 << 20);
+	assert_int_equal(buf_puts(&msg, "Content-Type: multipart/mixed; boundary=c\n\n--c\n"
+	    "Content-Type: application/json\n\n"), 0);
+	for (int i = 0; i < 2000; i++)
+		assert_int_equal(buf_puts(&msg, "{\"filler\":\"0123456789\"}\n"), 0);
+	assert_int_equal(buf_puts(&msg, "--c\nContent-Type: application/tlsrpt+json\n\n"
+	    "{\"best\":1}\n--c\nContent-Type: application/gzip\n\n"), 0);
+	for (int i = 0; i < 2000; i++)
+		assert_int_equal(buf_puts(&msg, "not even gzip, and never read\n"), 0);
+	assert_int_equal(buf_puts(&msg, "--c--\n"), 0);
+	buf_init(&out, 100);
+	assert_int_equal(find(msg.data, &out, &info, err, sizeof(err)), 0);
+	assert_string_equal(out.data, "{\"best\":1}");
+	assert_string_equal(info.part_type, "application/tlsrpt+json");
+	buf_free(&out);
+	buf_free(&msg);
+}
+
+/* Quoted-printable pieces that must be held across chunks. */
+static void
+test_quoted_printable_edges(void **state)
+{
+	static const struct {
+		const char *body;
+		const char *want;
+	} cases[] = {
+		{ "a=\r\nb", "ab" },
+		{ "a= \t\r\nb", "ab" },
+		{ "a \r b\r\n", "a \r b\r\n" },
+		{ "=4=\nx", "=4x" },
+		{ "==41=\n", "=A" },
+		{ "=4\n", "=4\n" },
+		{ "=41  \n=\n", "A\n" },
+		{ "= 41", "= 41" },
+		{ "=\r=41", "=\rA" },
+		{ "x\r\r\n", "x\r\r\n" },
+		{ "tail  ", "tail" },
+		{ "tail\r", "tail" },
+		{ "tail=", "tail" },
+		{ "tail=4", "tail=4" },
+	};
+	struct buf out;
+	char msg[512], err[256];
+
+	(void)state;
+	buf_init(&out, OUT_CAP);
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		assert_true(snprintf(msg, sizeof(msg), "Content-Type: application/tlsrpt+json\n"
+		    "Content-Transfer-Encoding: quoted-printable\n\n%s", cases[i].body) <
+		    (int)sizeof(msg));
+		buf_reset(&out);
+		assert_int_equal(find(msg, &out, NULL, err, sizeof(err)), 0);
+		if (strcmp(out.data, cases[i].want) != 0)
+			fail_msg("case %zu: \"%s\"", i, out.data);
+	}
+	/* A run of blanks longer than the decoder holds is kept, even at the end of a line. */
+	{
+		char body[400];
+
+		memset(body, ' ', 300);
+		memcpy(body + 300, "x\n", 3);
+		assert_true(snprintf(msg, sizeof(msg), "Content-Type: application/tlsrpt+json\n"
+		    "Content-Transfer-Encoding: quoted-printable\n\nA%s", body) < (int)sizeof(msg));
+		buf_reset(&out);
+		assert_int_equal(find(msg, &out, NULL, err, sizeof(err)), 0);
+		assert_int_equal(out.len, 1 + 300 + 2);
+	}
+	buf_free(&out);
+}
+
+/* Pushes n bytes of c into m, 64 KiB at a time. */
+static void
+push_many(struct mime *m, int c, size_t n)
+{
+	static char block[64 * 1024];
+	size_t k;
+
+	memset(block, c, sizeof(block));
+	for (; n > 0; n -= k) {
+		k = n < sizeof(block) ? n : sizeof(block);
+		assert_int_equal(mime_push(m, block, k), 0);
+	}
+}
+
+/*
+ * Big parts stream through: a 48 MiB text part in 76-column lines, a 16 MiB line with no
+ * LF at all, then the report. Nothing of them is kept (the reader would otherwise need the
+ * memory, and with glibc outside the sanitizers the heap is measured).
+ */
+static void
+test_big_message_streams(void **state)
+{
+	static const char head[] = "Content-Type: multipart/mixed; boundary=big\n\n--big\n"
+	    "Content-Type: text/plain\n\n";
+	struct mime_limits lim = { .max_report_bytes = 4096 };
+	struct buf out;
+	struct mime *m;
+	char line[78], err[256];
+	size_t before = 0, peak = 0;
+
+	(void)state;
+	memset(line, 'w', 76);
+	line[76] = '\n';
+	line[77] = '\0';
+	m = mime_new(&lim);
+	assert_non_null(m);
+#if HAVE_MALLINFO
+	before = mallinfo2().uordblks;
+#endif
+	assert_int_equal(mime_push(m, head, sizeof(head) - 1), 0);
+	for (size_t i = 0; i < 48u * 1024 * 1024 / 77; i++)
+		assert_int_equal(mime_push(m, line, 77), 0);
+	assert_int_equal(mime_push(m, "--big\nContent-Type: application/octet-stream\n\n", 47), 0);
+	push_many(m, 'x', 16u * 1024 * 1024);
+#if HAVE_MALLINFO
+	peak = mallinfo2().uordblks;
+#endif
+	assert_int_equal(mime_push(m, "\n--big\nContent-Type: application/tlsrpt+json\n\n{}\n"
+	    "--big--\n", 56), 0);
+	buf_init(&out, OUT_CAP);
+	assert_int_equal(mime_finish(m, &out, NULL, err, sizeof(err)), 0);
+	assert_string_equal(out.data, "{}");
+	mime_free(m);
+	buf_free(&out);
+	print_message("heap while streaming 64 MiB: %zu -> %zu bytes\n", before, peak);
+	if (peak > before)
+		assert_true(peak - before < 256 * 1024);
+}
+
+/* A candidate over the cap keeps at most the cap in memory and fails only if chosen. */
+static void
+test_big_candidate(void **state)
+{
+	struct mime_limits lim = { .max_report_bytes = 1000 };
+	struct buf out;
+	struct mime *m;
+	char err[256];
+
+	(void)state;
+	buf_init(&out, OUT_CAP);
+	m = mime_new(&lim);
+	assert_int_equal(mime_push(m, "Content-Type: application/tlsrpt+json\n\n", 39), 0);
+	push_many(m, ' ', 8u * 1024 * 1024);
+	assert_int_equal(mime_finish(m, &out, NULL, err, sizeof(err)), -1);
+	assert_string_equal(err, "report part (application/tlsrpt+json) is larger than the "
+	    "1000-byte cap");
+	assert_int_equal(out.err, BUF_ERR_CAP);
+	assert_int_equal(out.len, 0);
+	mime_free(m);
+
+	/* Limited by out's own cap as well. */
+	buf_free(&out);
+	buf_init(&out, 5);
+	m = mime_new(NULL);
+	assert_int_equal(mime_push(m, "Content-Type: application/tlsrpt+json\n\n{\"a\":1}", 46), 0);
+	assert_int_equal(mime_finish(m, &out, NULL, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "5-byte cap"));
+	assert_int_equal(out.err, BUF_ERR_CAP);
+	mime_free(m);
+	buf_free(&out);
+}
+
+/* Header sections that end without an empty line, and other odd first lines. */
+static void
+test_header_section_ends(void **state)
+{
+	static const struct {
+		const char *msg;
+		const char *want;         /* NULL: refused */
+	} cases[] = {
+		/* A base64 line has no ':': it is the first body line. */
+		{ "Content-Type: application/tlsrpt+json\nContent-Transfer-Encoding: base64\n"
+		  "eyJhIjoxfQ==\n", "{\"a\":1}" },
+		{ "Content-Type: application/tlsrpt+json\nnot a field: no\n", "not a field: no\n" },
+		{ "Content-Type: application/tlsrpt+json\nname\tx\n", "name\tx\n" },
+		{ "Content-Type: application/tlsrpt+json\n\rX\n", "\rX\n" },
+		{ "Content-Type: application/tlsrpt+json\n \tleading blank\n", NULL },
+		{ "Subject: s\n \n\n{}", "{}" },
+		{ "Content-Type: application/tlsrpt+json\n\r", NULL },
+		{ "Content-Type: application/tlsrpt+json\r\n\r\n{\"crlf\":1}", "{\"crlf\":1}" },
+		{ "Subject: no line end", NULL },
+		{ "From", NULL },
+		{ "From ", NULL },
+		{ "From x\n", NULL },
+		{ "From x\nSubject: y\n\n{}", "{}" },
+		{ "Fro{}", NULL },
+		{ "\xef\xbb\xbf{\"bom\":1}", "\xef\xbb\xbf{\"bom\":1}" },
+		{ "\xef\xbb", NULL },
+		{ "\x1f", NULL },
+		{ "Content-Type: text/plain\n\n    \n\t{}", "    \n\t{}" },
+		{ "Content-Type: application/tlsrpt+json (a (nested) comment) ; name=\"a\\\"b.json\"\n\n"
+		  "{}", "{}" },
+		{ "Content-Type: application/\n\n{}", "{}" },
+		{ "Content-Type: (lead) application/octet-stream; (c\\) (n)) name=r.json\n\n{}",
+		  "{}" },
+		{ "Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\n"
+		  "Content-Type: application/json\r\n\r\n{}\r\n--\r\n--b\r",
+		  "{}\r\n--" },
+		{ "Content-Type: multipart/mixed; boundary=b\n\n--b\n"
+		  "Content-Type: application/json\n\n{}\r", "{}\r" },
+		{ "Content-Type: multipart/mixed; boundary=b\n\n--b\nContent-Type: application/json\n\n"
+		  "x\n--b\rx\n--b\r\n", "x\n--b\rx" },
+	};
+	struct mime_info info;
+	struct buf out;
+	char err[256];
+	char name[600 + 64];
+	int rc;
+
+	(void)state;
+	buf_init(&out, OUT_CAP);
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		buf_reset(&out);
+		rc = find(cases[i].msg, &out, &info, err, sizeof(err));
+		if (cases[i].want == NULL ? rc != -1 :
+		    rc != 0 || strcmp(out.data, cases[i].want) != 0)
+			fail_msg("case %zu: rc %d \"%s\" %s", i, rc, rc == 0 ? out.data : "", err);
+	}
+	/* A field name longer than the reader holds is not a field: the body starts there. */
+	memset(name, 'N', 600);
+	memcpy(name + 600, ": v\n\n{}", 8);
+	buf_reset(&out);
+	assert_int_equal(find(name, &out, &info, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "untyped body starts like neither"));
+	buf_free(&out);
+}
+
+/* message/rfc822 inside message/rfc822 ...: the depth limit counts them like multiparts. */
+static char *
+nested_messages(unsigned levels)
+{
+	struct buf b;
+	char *p;
+
+	buf_init(&b, 1 << 20);
+	for (unsigned i = 0; i < levels; i++)
+		assert_int_equal(buf_printf(&b, "Subject: level %u\nContent-Type: message/rfc822\n\n",
+		    i), 0);
+	assert_int_equal(buf_puts(&b, "TLS-Report-Domain: inner.example\nSubject: Report-ID: "
+	    "<in\xf0\x9f\x94\x92>\nContent-Type: application/tlsrpt+json\n\n{\"deep\":1}"), 0);
+	p = buf_detach(&b, NULL);
+	assert_non_null(p);
+	return p;
+}
+
+static void
+test_nested_messages(void **state)
+{
+	struct mime_info info;
+	struct buf out;
+	char err[256], *msg;
+
+	(void)state;
+	buf_init(&out, OUT_CAP);
+	msg = nested_messages(8);
+	assert_int_equal(find(msg, &out, &info, err, sizeof(err)), 0);
+	assert_string_equal(out.data, "{\"deep\":1}");
+	assert_string_equal(info.subject, "level 0");
+	assert_string_equal(info.tls_report_domain, "inner.example");
+	assert_string_equal(info.subject_report_id, "in\xf0\x9f\x94\x92");
+	free(msg);
+	buf_reset(&out);
+	msg = nested_messages(9);
+	assert_int_equal(find(msg, &out, &info, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "nested deeper than 8 levels"));
+	free(msg);
+	buf_free(&out);
+}
+
+/* The real messages of the shared corpus, whole and in every chunking. */
+static void
+test_corpus_messages(void **state)
+{
+	const char *env = getenv("TLSRPT_CORPUS");
+	char dir[1024], path[1200];
+	struct dirent *de;
+	struct result r;
+	unsigned seen = 0;
+	size_t len, i;
+	DIR *d;
+	FILE *f;
+	char *msg;
+
+	(void)state;
+	assert_true(snprintf(dir, sizeof(dir), "%s/eml", env != NULL && env[0] != '\0' ? env :
+	    TLSRPT_TEST_DATA "/../../../shared/corpus") < (int)sizeof(dir));
+	if ((d = opendir(dir)) == NULL) {
+		print_message("corpus not found at %s: skipped\n", dir);
+		skip();
+	}
+	while ((de = readdir(d)) != NULL) {
+		len = strlen(de->d_name);
+		if (len < 5 || strcmp(de->d_name + len - 4, ".eml") != 0)
+			continue;
+		assert_true(snprintf(path, sizeof(path), "%s/%s", dir, de->d_name) <
+		    (int)sizeof(path));
+		f = fopen(path, "rb");
+		assert_non_null(f);
+		assert_int_equal(fseek(f, 0, SEEK_END), 0);
+		len = (size_t)ftell(f);
+		rewind(f);
+		msg = malloc(len + 1);
+		assert_non_null(msg);
+		assert_int_equal(fread(msg, 1, len, f), len);
+		fclose(f);
+		read_all_ways(msg, len, OUT_CAP, de->d_name, &r);
+		if (r.rc != 0)
+			fail_msg("%s: %s", de->d_name, r.err);
+		for (i = 0; i < r.out.len && strchr(" \t\r\n", r.out.data[i]) != NULL; i++)
+			;
+		assert_true(r.out.len >= 2 && ((unsigned char)r.out.data[0] == 0x1f ||
+		    r.out.data[i] == '{'));
+		assert_true(r.info.tls_report_domain[0] != '\0');
+		buf_free(&r.out);
+		free(msg);
+		seen++;
+	}
+	closedir(d);
+	assert_true(seen > 0);
+}
+
 int
 main(void)
 {
-	struct CMUnitTest tests[sizeof(fixtures) / sizeof(fixtures[0]) + 32];
+	struct CMUnitTest tests[sizeof(fixtures) / sizeof(fixtures[0]) + 48];
 	static char names[sizeof(fixtures) / sizeof(fixtures[0])][64];
 	size_t n = 0;
 
@@ -734,6 +1470,18 @@ main(void)
 	ADD(test_boundary_too_long);
 	ADD(test_unclosed_inner_multipart);
 	ADD(test_first_header_wins);
+	ADD(test_refused_fixtures);
+	ADD(test_fixture_limits);
+	ADD(test_encoded_words);
+	ADD(test_file_names);
+	ADD(test_streaming_api);
+	ADD(test_candidate_choice);
+	ADD(test_quoted_printable_edges);
+	ADD(test_big_message_streams);
+	ADD(test_big_candidate);
+	ADD(test_header_section_ends);
+	ADD(test_nested_messages);
+	ADD(test_corpus_messages);
 #undef ADD
 	return _cmocka_run_group_tests("mime", tests, n, NULL, NULL);
 }

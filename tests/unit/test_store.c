@@ -294,6 +294,7 @@ test_migrations(void **state)
 		.queue_max = 8, .readers = 0 };
 	char err[256] = "";
 	sqlite3 *db;
+	int64_t objects;
 
 	assert_int_equal(latest, schema_migration_count);
 	open_store(t, 1000);
@@ -317,10 +318,13 @@ test_migrations(void **state)
 	sqlite3_close(db);
 
 	/* Reopen: nothing to apply, same version, same objects, data kept. */
+	db = db_open(t);
+	objects = q(db, "SELECT count(*) FROM sqlite_schema", 0);
+	sqlite3_close(db);
 	reopen(t);
 	db = db_open(t);
 	assert_int_equal(q(db, "PRAGMA user_version", 0), latest);
-	assert_int_equal(q(db, "SELECT count(*) FROM sqlite_schema WHERE type = 'table'", 0), 8);
+	assert_int_equal(q(db, "SELECT count(*) FROM sqlite_schema", 0), objects);
 	assert_int_equal(q(db, "SELECT count(*) FROM meta", 0), 1);
 	assert_int_equal(store_ping(t->s), 0);
 	store_close(t->s);

@@ -1,6 +1,10 @@
 #!/usr/bin/env python3
 """Writes the MIME fixtures of tests/unit/test_mime.c: NAME.eml and, when the message holds a
-report, NAME.expected (the exact bytes mime_find_report() must return: gzip or JSON).
+report, NAME.expected (the exact bytes mime_find_report() must return: gzip or JSON). Messages
+that must be refused have no .expected; test_mime.c says which error each must give.
+
+Also writes the seeds of the fuzz_mime target (tests/fuzz/seeds/fuzz_mime/NAME): each message
+behind the few bytes of chunking and cap choices that tests/fuzz/fuzz_mime.c reads first.
 
 All domains, addresses and IDs are invented (example.org/.net/.com, *.example). Each message
 reproduces one or more quirks seen in real TLS-RPT mail (docs/tlsrpt.md, corpus/SOURCES.md).
@@ -13,8 +17,11 @@ import io
 import json
 import os
 import quopri
+import struct
+import zipfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+SEEDS = os.path.join(HERE, "..", "..", "fuzz", "seeds", "fuzz_mime")
 
 
 def report(org, domain, rid, day, mx, failures=None, tz="Z", pretty=False):
@@ -61,8 +68,12 @@ def b64_lines(data, width=76):
 def write(name, text, expected=None, crlf=False):
     if crlf:
         text = text.replace("\n", "\r\n")
+    write_bytes(name, text.encode("utf-8"), expected)
+
+
+def write_bytes(name, data, expected=None):
     with open(os.path.join(HERE, name + ".eml"), "wb") as f:
-        f.write(text.encode("utf-8"))
+        f.write(data)
     if expected is not None:
         with open(os.path.join(HERE, name + ".expected"), "wb") as f:
             f.write(expected)
@@ -669,6 +680,335 @@ Content-Type: text/html; charset=utf-8
     write("no_report", text)
 
 
+def rfc2047_subject():
+    js = report("Encoded Words Ltd", "example.org", "ew-11", "2024-12-05", ["mx.example.org"])
+    z = gz(js)
+    fname = "r\u00e9porter.example!example.org!1733356800!1733443199.json.gz"
+    b64name = base64.b64encode(fname.encode()).decode()
+    b64from = base64.b64encode("Rapports TLS \u00e9t\u00e9".encode()).decode()
+    text = f"""From: =?UTF-8?B?{b64from}?=
+ <tls@r\u00e9porter.example>
+To: tlsrpt@example.org
+Subject: =?UTF-8?Q?Report_Domain:_example.org_Submitter:_r=C3=A9porter.example?=
+ =?ISO-8859-1?Q?_Report-ID:_<caf=E9-11@reporter.example>?= =?koi8-r?B?9MXT1A==?=
+TLS-Report-Domain: example.org
+TLS-Report-Submitter: =?utf-8?q?r=C3=A9porter.example?=
+MIME-Version: 1.0
+Content-Type: multipart/report; report-type=tlsrpt; boundary="ew11"
+
+--ew11
+Content-Type: text/plain; charset=utf-8
+Content-Transfer-Encoding: 8bit
+
+Rapport agr\u00e9g\u00e9.
+--ew11
+Content-Type: application/tlsrpt+gzip; name="=?UTF-8?B?{b64name}?="
+Content-Transfer-Encoding: base64
+
+{b64_lines(z)}
+--ew11--
+"""
+    write("rfc2047_subject", text, z)
+
+
+def rfc2231_latin1():
+    js = report("Latin Mailer", "example.net", "lm-12", "2024-12-06", ["mx.example.net"])
+    z = gz(js)
+    text = f"""From: reports@latin.example
+To: tlsrpt@example.net
+Subject: TLS report
+TLS-Report-Domain: example.net
+TLS-Report-Submitter: latin.example
+MIME-Version: 1.0
+Content-Type: multipart/mixed; boundary=lm12
+
+--lm12
+Content-Type: text/plain; charset=iso-8859-1
+
+Voir la piece jointe.
+--lm12
+Content-Type: application/octet-stream
+Content-Disposition: attachment;
+ filename*1*=%21example.net%211733443200%211733529599.json.gz;
+ filename*0*=iso-8859-1'fr'r%E9sum%E9
+Content-Transfer-Encoding: base64
+
+{b64_lines(z)}
+--lm12--
+"""
+    # Sections out of order are ignored (RFC 2231 says they must come in order): only *0.
+    text = text.replace(""" filename*1*=%21example.net%211733443200%211733529599.json.gz;
+ filename*0*=iso-8859-1'fr'r%E9sum%E9""", """ filename*0*=iso-8859-1'fr'r%E9sum%E9;
+ filename*1*=%21example.net%211733443200%211733529599.json.gz""")
+    write("rfc2231_latin1", text, z)
+
+
+def inner_report_message(domain, rid, day, boundary):
+    js = report("Reporter Inc.", domain, rid, day, ["mx." + domain])
+    z = gz(js)
+    text = f"""Return-Path: <bounce@tlsrpt-bounces.reporter.example>
+MIME-Version: 1.0
+Date: Wed, 05 Mar 2025 04:12:30 +0000
+TLS-Report-Domain: {domain}
+TLS-Report-Submitter: reporter.example
+Message-ID: <{rid}.msg@reporter.example>
+Subject: Report Domain: {domain} Submitter: reporter.example Report-ID: <{rid}@reporter.example>
+From: noreply-tls-reporting@reporter.example
+To: tlsrpt@{domain}
+Content-Type: multipart/report; boundary="{boundary}"; report-type=tlsrpt
+
+--{boundary}
+Content-Type: text/plain; charset="UTF-8"
+
+This is an aggregate TLS report from reporter.example
+
+--{boundary}
+Content-Type: application/tlsrpt+gzip;
+	name="reporter.example!{domain}!1741046400!1741132799!001.json.gz"
+Content-Disposition: attachment;
+	filename="reporter.example!{domain}!1741046400!1741132799!001.json.gz"
+Content-Transfer-Encoding: base64
+
+{b64_lines(z)}
+--{boundary}--
+"""
+    return text, z
+
+
+def forward_rfc822():
+    inner, z = inner_report_message("example.com", "fw-13", "2025-03-04", "inner-fw13")
+    text = f"""From: admin@example.com
+To: tlsrpt-archive@example.com
+Subject: Fwd: TLS report
+Message-ID: <fwd-13@example.com>
+MIME-Version: 1.0
+Content-Type: multipart/mixed; boundary="outer-fw13"
+
+--outer-fw13
+Content-Type: text/plain; charset=utf-8
+
+See the forwarded report.
+
+--outer-fw13
+Content-Type: message/rfc822
+Content-Disposition: attachment; filename="report.eml"
+
+{inner}
+--outer-fw13--
+"""
+    write("forward_rfc822", text, z, crlf=True)
+
+
+def forward_rfc822_b64():
+    js = report("Direct Sender", "example.net", "fw-14", "2024-07-10", ["mx.example.net"],
+                pretty=True)
+    inner = f"""From: tlsrpt@direct.example
+Subject: Report Domain: example.net Submitter: direct.example Report-ID: <fw-14@direct.example>
+TLS-Report-Domain: example.net
+TLS-Report-Submitter: direct.example
+MIME-Version: 1.0
+Content-Type: application/tlsrpt+json
+Content-Disposition: attachment; filename="direct.example!example.net!1720569600!1720655999.json"
+
+""" + js.decode()
+    meta = b'{"note":"not the report"}'
+    text = f"""From: admin@example.net
+To: archive@example.net
+Subject: Fwd: Report Domain: example.net Submitter: direct.example
+TLS-Report-Domain: relay.example.net
+MIME-Version: 1.0
+Content-Type: multipart/mixed; boundary=fw14
+
+--fw14
+Content-Type: application/json; name="meta.json"
+
+{meta.decode()}
+--fw14
+Content-Type: message/rfc822
+Content-Transfer-Encoding: base64
+
+{b64_lines(inner.encode())}
+--fw14--
+"""
+    write("forward_rfc822_b64", text, js)
+
+
+def zinfo(name, method):
+    zi = zipfile.ZipInfo(name, date_time=(2024, 12, 7, 0, 0, 0))
+    zi.compress_type = method
+    return zi
+
+
+def make_zip(entries, seekable=True, force_zip64=False, extra=b""):
+    """entries: (name, data, method); extra: the extra field of every entry."""
+    bio = io.BytesIO()
+
+    class Unseekable(io.RawIOBase):
+        def writable(self):
+            return True
+
+        def write(self, b):
+            return bio.write(b)
+
+    fp = bio if seekable else Unseekable()
+    with zipfile.ZipFile(fp, "w") as zf:
+        for name, data, method in entries:
+            zi = zinfo(name, method)
+            zi.extra = extra
+            with zf.open(zi, "w", force_zip64=force_zip64) as f:
+                f.write(data)
+    return bio.getvalue()
+
+
+def zip_message(name, zdata, ctype, fname, expected):
+    text = f"""From: reports@zipper.example
+To: tlsrpt@example.org
+Subject: Report Domain: example.org Submitter: zipper.example Report-ID: <{name}>
+TLS-Report-Domain: example.org
+TLS-Report-Submitter: zipper.example
+MIME-Version: 1.0
+Content-Type: multipart/mixed; boundary="zip-{name}"
+
+--zip-{name}
+Content-Type: text/plain
+
+The report is attached as a zip archive.
+--zip-{name}
+Content-Type: {ctype}; name="{fname}"
+Content-Transfer-Encoding: base64
+
+{b64_lines(zdata)}
+--zip-{name}--
+"""
+    write(name, text, expected)
+
+
+def zips():
+    js = report("Zipper", "example.org", "zip-15", "2024-12-07", ["mx.example.org"],
+                pretty=True)
+    jname = "zipper.example!example.org!1733529600!1733615999.json"
+    readme = b"This archive holds one TLS report.\n" * 20
+    zip_message("zip_deflate", make_zip([(jname, js, zipfile.ZIP_DEFLATED)]),
+                "application/zip", "zipper.example!example.org!1733529600!1733615999.zip", js)
+    zip_message("zip_stored_named",
+                make_zip([("README.txt", readme, zipfile.ZIP_DEFLATED),
+                          ("reports/", b"", zipfile.ZIP_STORED),
+                          (jname.upper().replace(".JSON", ".Json"), js, zipfile.ZIP_STORED)]),
+                "application/octet-stream", "tlsrpt.ZIP", js)
+    zip_message("zip_descriptor",
+                make_zip([("notes.txt", readme, zipfile.ZIP_DEFLATED),
+                          (jname, js, zipfile.ZIP_DEFLATED)], seekable=False),
+                "application/x-zip-compressed", "r.zip", js)
+    # Refused archives (no .expected).
+    enc = bytearray(make_zip([(jname, js, zipfile.ZIP_DEFLATED)]))
+    struct.pack_into("<H", enc, 6, struct.unpack_from("<H", enc, 6)[0] | 1)
+    zip_message("zip_encrypted", bytes(enc), "application/zip", "r.zip", None)
+    zip_message("zip_zip64", make_zip([(jname, js, zipfile.ZIP_DEFLATED)], force_zip64=True),
+                "application/zip", "r.zip", None)
+    zip_message("zip_two_json", make_zip([("a.json", js, zipfile.ZIP_DEFLATED),
+                                          ("b.json", js, zipfile.ZIP_DEFLATED)]),
+                "application/zip", "r.zip", None)
+    zip_message("zip_no_json", make_zip([("README.txt", readme, zipfile.ZIP_DEFLATED)]),
+                "application/zip", "r.zip", None)
+    zip_message("zip_stored_descriptor",
+                make_zip([(jname, js, zipfile.ZIP_STORED)], seekable=False),
+                "application/zip", "r.zip", None)
+    zip_message("zip_bzip2", make_zip([(jname, js, zipfile.ZIP_BZIP2)]),
+                "application/zip", "r.zip", None)
+    # Extra fields (extended timestamp, Unix owner) are read past; what follows the .json
+    # entry that is not an entry header is let be.
+    stored = make_zip([(jname, js, zipfile.ZIP_STORED)],
+                      extra=struct.pack("<HHBI", 0x5455, 5, 1, 1733529600) +
+                      struct.pack("<HHBBIBI", 0x7875, 11, 1, 4, 1000, 4, 1000))
+    cd = stored.index(b"PK\x01\x02")
+    zip_message("zip_extra_fields", stored[:cd] + b"trailing garbage, no directory",
+                "application/zip", "r.zip", js)
+    zip_message("zip_zip64_extra",
+                make_zip([(jname, js, zipfile.ZIP_STORED)],
+                         extra=struct.pack("<HHQQ", 1, 16, len(js), len(js))),
+                "application/zip", "r.zip", None)
+    bad_crc = bytearray(make_zip([(jname, js, zipfile.ZIP_STORED)]))
+    struct.pack_into("<I", bad_crc, 14, struct.unpack_from("<I", bad_crc, 14)[0] ^ 1)
+    zip_message("zip_bad_crc", bytes(bad_crc), "application/zip", "r.zip", None)
+    deflated = make_zip([(jname, js, zipfile.ZIP_DEFLATED)])
+    bad_data = bytearray(deflated)
+    start = 30 + len(jname)
+    bad_data[start] = 0xff  # a reserved deflate block type
+    zip_message("zip_bad_deflate", bytes(bad_data), "application/zip", "r.zip", None)
+    zip_message("zip_truncated", deflated[:start + 40], "application/zip", "r.zip", None)
+    zip_message("zip_not_zip", b"This is not a zip archive.\n", "application/zip", "r.zip",
+                None)
+
+
+def binary_part():
+    js = report("Binary Mailer", "example.com", "bin-16", "2024-12-08", ["mx.example.com"])
+    z = gz(js)
+    head = """From: reports@binary.example
+To: tlsrpt@example.com
+Subject: Report Domain: example.com Submitter: binary.example Report-ID: <bin-16>
+TLS-Report-Domain: example.com
+TLS-Report-Submitter: binary.example
+MIME-Version: 1.0
+Content-Type: multipart/report; report-type=tlsrpt; boundary="bin16"
+
+--bin16
+Content-Type: text/plain
+
+Report attached, unencoded.
+--bin16
+Content-Type: application/tlsrpt+gzip
+Content-Transfer-Encoding: binary
+Content-Disposition: attachment; filename="binary.example!example.com!1733616000!1733702399.json.gz"
+
+""".replace("\n", "\r\n").encode()
+    write_bytes("binary_part", head + z + b"\r\n--bin16--\r\n", z)
+
+
+def eightbit_json():
+    js = report("Exämple Größe Ltd", "example.org", "8b-17", "2024-12-09", ["mx.example.org"])
+    js = json.dumps(json.loads(js), ensure_ascii=False, indent=1).encode()
+    text = """From: reports@eightbit.example
+To: tlsrpt@example.org
+Subject: Report Domain: example.org Submitter: eightbit.example Report-ID: <8b-17>
+TLS-Report-Domain: example.org
+TLS-Report-Submitter: eightbit.example
+MIME-Version: 1.0
+Content-Type: multipart/report; report-type=tlsrpt; boundary=8b17
+
+preamble line
+--8b17
+Content-Type: text/plain; charset=utf-8
+Content-Transfer-Encoding: 8bit
+
+Größe.
+--8b17
+Content-Type: application/tlsrpt+json
+Content-Transfer-Encoding: 8bit
+
+""" + js.decode() + """
+--8b17--
+epilogue line
+--8b17
+Content-Type: application/tlsrpt+gzip
+
+not a part: the multipart was closed
+"""
+    write("eightbit_json", text, js)
+
+
+def seeds():
+    """Every fixture as a fuzz_mime seed, behind varied chunking and cap choices."""
+    os.makedirs(SEEDS, exist_ok=True)
+    prefixes = [b"\x00\x00", b"\x02\x06\x0f\xff", b"\x09\x00\x02", b"\x10\x40",
+                b"\x18\x00", b"\x07\x00\x01\x02\x04\x08\x10\x20\x40"]
+    names = sorted(f[:-4] for f in os.listdir(HERE) if f.endswith(".eml"))
+    for i, name in enumerate(names):
+        with open(os.path.join(HERE, name + ".eml"), "rb") as f:
+            data = f.read()
+        with open(os.path.join(SEEDS, name), "wb") as f:
+            f.write(prefixes[i % len(prefixes)] + data)
+
+
 def main():
     google_like("google_lf", crlf=False)
     google_like("google_crlf", crlf=True)
@@ -690,6 +1030,14 @@ def main():
     priority()
     params_spaced()
     no_report()
+    rfc2047_subject()
+    rfc2231_latin1()
+    forward_rfc822()
+    forward_rfc822_b64()
+    zips()
+    binary_part()
+    eightbit_json()
+    seeds()
 
 
 if __name__ == "__main__":
