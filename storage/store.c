@@ -244,6 +244,9 @@ store_log_init(void)
 {
 	/* Fails with SQLITE_MISUSE if SQLite was initialised before: logged at store_open. */
 	store_log_rc = sqlite3_config(SQLITE_CONFIG_LOG, store_sqlite_log, (void *)NULL);
+	/* Memory statistics take a global mutex on every allocation; nothing here reads them. */
+	if (store_log_rc == SQLITE_OK)
+		sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
 }
 
 /* vsnprintf into dst; a cut message ends in "...". */
