@@ -1,4 +1,5 @@
 #include "collector/cfg.h"
+#include "collector/net.h"
 
 #include <arpa/inet.h>
 #include <ctype.h>
@@ -326,25 +327,10 @@ out:
 static int
 cfg_listen_loopback(const char *listen)
 {
-	char host[INET6_ADDRSTRLEN + 1];
-	const char *end;
-	struct in_addr a4;
-	struct in6_addr a6;
-	size_t n;
+	struct sockaddr_storage ss;
+	char err[160];
 
-	if (listen[0] == '[') {
-		if ((end = strchr(listen, ']')) == NULL ||
-		    (n = (size_t)(end - listen - 1)) >= sizeof(host))
-			return 0;
-		memcpy(host, listen + 1, n);
-		host[n] = '\0';
-		return inet_pton(AF_INET6, host, &a6) == 1 && IN6_IS_ADDR_LOOPBACK(&a6);
-	}
-	if ((end = strrchr(listen, ':')) == NULL || (n = (size_t)(end - listen)) >= sizeof(host))
-		return 0;
-	memcpy(host, listen, n);
-	host[n] = '\0';
-	return inet_pton(AF_INET, host, &a4) == 1 && (ntohl(a4.s_addr) >> 24) == 127;
+	return net_parse_listen(listen, &ss, NULL, err, sizeof(err)) == 0 && net_is_loopback(&ss);
 }
 
 /* api_auth, api_auth_force_off, metrics_auth: their values, and no open API off loopback. */

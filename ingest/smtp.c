@@ -23,6 +23,7 @@
 #include <openssl/ssl.h>
 
 #include "collector/log.h"
+#include "collector/net.h"
 
 /*
  * Limits. Lines: RFC 5321 4.5.3.1 allows 512 octets for a command line and 1000 for a text
@@ -1623,61 +1624,6 @@ acceptor_main(void *arg)
 
 /* ---- start and stop ---- */
 
-/* "host:port" or "[v6]:port", numeric, into a socket address. 0, or -1 with err. */
-static int
-listen_addr(const char *s, struct sockaddr_storage *sa, socklen_t *sl, char *err, size_t errlen)
-{
-	char host[INET6_ADDRSTRLEN];
-	const char *hs = s, *colon;
-	size_t hl;
-	char *end;
-	unsigned long port;
-
-	memset(sa, 0, sizeof(*sa));
-	if (s[0] == '[') {
-		const char *rb = strchr(s, ']');
-
-		if (rb == NULL || rb[1] != ':')
-			goto bad;
-		hs = s + 1;
-		hl = (size_t)(rb - hs);
-		colon = rb + 1;
-	} else {
-		if ((colon = strrchr(s, ':')) == NULL)
-			goto bad;
-		hl = (size_t)(colon - s);
-	}
-	if (hl == 0 || hl >= sizeof(host) || !isdigit((unsigned char)colon[1]))
-		goto bad;
-	errno = 0;
-	port = strtoul(colon + 1, &end, 10);
-	if (errno != 0 || *end != '\0' || port > 65535)
-		goto bad;
-	memcpy(host, hs, hl);
-	host[hl] = '\0';
-	if (s[0] != '[') {
-		struct sockaddr_in *a = (struct sockaddr_in *)sa;
-
-		a->sin_family = AF_INET;
-		a->sin_port = htons((uint16_t)port);
-		if (inet_pton(AF_INET, host, &a->sin_addr) != 1)
-			goto bad;
-		*sl = sizeof(*a);
-	} else {
-		struct sockaddr_in6 *a = (struct sockaddr_in6 *)sa;
-
-		a->sin6_family = AF_INET6;
-		a->sin6_port = htons((uint16_t)port);
-		if (inet_pton(AF_INET6, host, &a->sin6_addr) != 1)
-			goto bad;
-		*sl = sizeof(*a);
-	}
-	return 0;
-bad:
-	snprintf(err, errlen, "listen address '%s' is not IPv4:PORT or [IPv6]:PORT", s);
-	return -1;
-}
-
 /* Each entry "local@domain" or "@domain", printable, no spaces. 0, or -1 with err. */
 static int
 check_recipients(const struct smtp_options *opt, char *err, size_t errlen)
@@ -1803,7 +1749,7 @@ smtp_start(const struct smtp_options *opt, struct pipeline *pipeline, char *err,
 		snprintf(err, errlen, "smtp: max_connections, timeout and max_message must be > 0");
 		return NULL;
 	}
-	if (listen_addr(opt->listen, &sa, &sl, err, errlen) != 0 ||
+	if (net_parse_listen(opt->listen, &sa, &sl, err, errlen) != 0 ||
 	    check_recipients(opt, err, errlen) != 0)
 		return NULL;
 	if ((srv = calloc(1, sizeof(*srv))) == NULL) {

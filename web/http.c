@@ -17,6 +17,7 @@
 
 #include "collector/buf.h"
 #include "collector/log.h"
+#include "collector/net.h"
 #include "web/respond.h"
 #include "web/route.h"
 
@@ -521,52 +522,6 @@ on_mhd_log(void *cls, const char *fmt, va_list ap)
 	log_warn("mhd", "msg=%s", log_q(q, sizeof(q), msg, n));
 }
 
-/* "host:port" or "[v6]:port" into a socket address. 0 or -1. */
-static int
-parse_listen(const char *s, struct sockaddr_storage *ss, char *err, size_t errlen)
-{
-	char host[INET6_ADDRSTRLEN + 2];
-	const char *colon, *hs = s;
-	size_t hl;
-	int64_t port;
-
-	memset(ss, 0, sizeof(*ss));
-	if (s[0] == '[') {
-		const char *rb = strchr(s, ']');
-		if (rb == NULL || rb[1] != ':')
-			goto bad;
-		hs = s + 1;
-		hl = (size_t)(rb - hs);
-		colon = rb + 1;
-	} else {
-		colon = strrchr(s, ':');
-		if (colon == NULL)
-			goto bad;
-		hl = (size_t)(colon - s);
-	}
-	if (hl == 0 || hl >= sizeof(host) || web_parse_i64(colon + 1, 0, 65535, &port) != 0)
-		goto bad;
-	memcpy(host, hs, hl);
-	host[hl] = '\0';
-	if (s[0] != '[') {
-		struct sockaddr_in *a = (struct sockaddr_in *)ss;
-		a->sin_family = AF_INET;
-		a->sin_port = htons((uint16_t)port);
-		if (inet_pton(AF_INET, host, &a->sin_addr) != 1)
-			goto bad;
-	} else {
-		struct sockaddr_in6 *a = (struct sockaddr_in6 *)ss;
-		a->sin6_family = AF_INET6;
-		a->sin6_port = htons((uint16_t)port);
-		if (inet_pton(AF_INET6, host, &a->sin6_addr) != 1)
-			goto bad;
-	}
-	return 0;
-bad:
-	snprintf(err, errlen, "listen address '%s' is not IPv4:PORT or [IPv6]:PORT", s);
-	return -1;
-}
-
 struct http_server *
 http_start(const struct http_options *opt, struct pipeline *pipeline, struct store *store,
     char *err, size_t errlen)
@@ -577,7 +532,7 @@ http_start(const struct http_options *opt, struct pipeline *pipeline, struct sto
 	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME |
 	    MHD_USE_ITC | MHD_USE_ERROR_LOG;
 
-	if (parse_listen(opt->listen, &ss, err, errlen) != 0)
+	if (net_parse_listen(opt->listen, &ss, NULL, err, errlen) != 0)
 		return NULL;
 	if (ss.ss_family == AF_INET6)
 		flags |= MHD_USE_IPv6;
