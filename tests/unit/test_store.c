@@ -309,7 +309,7 @@ test_migrations(void **state)
 	assert_int_equal(q(db, "SELECT count(*) FROM pragma_index_list('reports') l"
 	    " JOIN pragma_index_info(l.name) i WHERE l.\"unique\" = 1 AND i.seqno = 0"
 	    " AND i.name = 'start_ts'", 0), 1);
-	assert_int_equal(q(db, "PRAGMA page_size", 0), 16384);
+	assert_int_equal(q(db, "PRAGMA page_size", 0), 8192);
 	assert_int_equal(q(db, "SELECT count(*) FROM meta WHERE key = 'heartbeat'", 0), 1);
 	assert_int_equal(q(db, "SELECT strict FROM pragma_table_list WHERE name = 'reports'", 0),
 	    1);
