@@ -36,6 +36,7 @@
 #include "collector/log.h"
 #include "ingest/norm.h"
 #include "storage/query.h"
+#include "web/export.h"
 #include "web/respond.h"
 #include "web/route.h"
 
@@ -128,20 +129,6 @@ api_visible_cb(void *arg, const char *domain)
 
 /* ---- parameters ---- */
 
-static int
-api_digits(const char *s, int n, int *out)
-{
-	int v = 0;
-
-	for (int i = 0; i < n; i++) {
-		if (s[i] < '0' || s[i] > '9')
-			return -1;
-		v = v * 10 + (s[i] - '0');
-	}
-	*out = v;
-	return 0;
-}
-
 /*
  * A time parameter: "YYYY-MM-DD" (UTC midnight) or an RFC 3339 date-time with a zone.
  * Years 1970 .. 9999. 0 with *out (epoch seconds), or -1.
@@ -149,25 +136,8 @@ api_digits(const char *s, int n, int *out)
 static int
 api_parse_time(const char *s, int64_t *out)
 {
-	int y, m, d, no_zone = 0, lenient = 0;
-	int64_t day;
-	char back[16];
-
-	if (s == NULL)
-		return -1;
-	if (strlen(s) == 10 && s[4] == '-' && s[7] == '-') {
-		if (api_digits(s, 4, &y) != 0 || api_digits(s + 5, 2, &m) != 0 ||
-		    api_digits(s + 8, 2, &d) != 0 || y < 1970 || m < 1 || m > 12 || d < 1 || d > 31)
-			return -1;
-		/* 2026-02-30 does not survive the round trip. */
-		day = query_month_first_day((int64_t)y * 12 + m - 1) + d - 1;
-		if (strcmp(query_day_text(day, back, sizeof(back)), s) != 0)
-			return -1;
-		*out = day * QUERY_DAY;
-		return 0;
-	}
-	if (norm_datetime(s, strlen(s), out, &no_zone, &lenient) != 0 || no_zone || lenient ||
-	    *out < 0 || *out >= (QUERY_DAY_MAX + 1) * QUERY_DAY)
+	/* One parser for every time parameter (the CSV exports and the CLI use it too). */
+	if (export_parse_time(s, out) != 0 || *out < 0 || *out >= (QUERY_DAY_MAX + 1) * QUERY_DAY)
 		return -1;
 	return 0;
 }
