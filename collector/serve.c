@@ -107,7 +107,7 @@ cmd_serve(int argc, char **argv)
 	struct smtp_server *smtp = NULL, *lmtp = NULL;
 	sigset_t sigs;
 	char err[512];
-	int rc, sig = 0, late;
+	int rc, sig = 0, late, leave_store = 0;
 	int64_t deadline;
 
 	if ((rc = cli_parse("serve", argc, argv, &cfg, &args, 0)) != 0)
@@ -174,9 +174,10 @@ cmd_serve(int argc, char **argv)
 	 * DATA finish (their commits resume them; idle SMTP sessions are told 421 at once), then
 	 * stop the servers, then the writer. If some are still busy at the deadline (the database
 	 * is stuck, or a client sends its message slowly), SMTP sessions are cut off (no new
-	 * store request; nothing partial is ever stored), closing the store answers what is
+	 * store request; nothing partial is ever stored), stopping the store answers what is
 	 * queued (temporary) and everyone gets one more second; a server that still has
-	 * suspended connections or sessions cannot be freed safely, so it is left to the exit.
+	 * suspended connections or sessions cannot be freed safely, so it is left to the exit,
+	 * and so is the store they may still call (stopped: it only answers temporary).
 	 */
 	http_quiesce(http);
 	smtp_quiesce(smtp);
@@ -189,24 +190,33 @@ cmd_serve(int argc, char **argv)
 		log_warn("shutdown", "timeout=%u reason=\"requests still in flight\"", cfg.shutdown_timeout);
 		smtp_abort(smtp);
 		smtp_abort(lmtp);
-		store_close(st);
-		st = NULL;
+		store_stop(st);
 		if (http_drain(http, 1000) != 0) {
 			log_error("shutdown", "reason=\"connections still suspended: left to the exit\"");
 			http = NULL;
+			leave_store = 1;
 		}
 	}
 	rc = 0;
 out:
 	http_stop(http);
-	if (smtp_stop(smtp) != 0)
+	if (smtp_stop(smtp) != 0) {
 		log_error("shutdown", "proto=smtp reason=\"sessions still running: left to the exit\"");
-	if (smtp_stop(lmtp) != 0)
+		leave_store = 1;
+	}
+	if (smtp_stop(lmtp) != 0) {
 		log_error("shutdown", "proto=lmtp reason=\"sessions still running: left to the exit\"");
-	store_close(st); /* commits whatever is still queued */
-	pipeline_free(pl);
+		leave_store = 1;
+	}
+	if (leave_store)
+		store_stop(st);  /* still reachable from what was left running: not freed */
+	else
+		store_close(st); /* commits whatever is still queued */
+	if (!leave_store)
+		pipeline_free(pl); /* else still reachable from what was left running */
 	if (rc == 0)
 		log_info("stopped", "status=0");
-	cfg_free(&cfg);
+	if (!leave_store)
+		cfg_free(&cfg); /* else the servers left running still point into it */
 	return rc;
 }

@@ -1785,7 +1785,7 @@ fail:
  * Accepts NULL.
  */
 void
-store_close(struct store *s)
+store_stop(struct store *s)
 {
 	if (s == NULL)
 		return;
@@ -1793,8 +1793,18 @@ store_close(struct store *s)
 	s->closing = 1;
 	pthread_cond_broadcast(&s->work);
 	pthread_mutex_unlock(&s->mu);
-	if (s->writer_started)
+	if (s->writer_started) {
 		pthread_join(s->writer, NULL);
+		s->writer_started = 0;
+	}
+}
+
+void
+store_close(struct store *s)
+{
+	if (s == NULL)
+		return;
+	store_stop(s);
 	log_info("store-closed", "transactions=%" PRIu64 " requests=%" PRIu64, s->n_batches,
 	    s->n_requests);
 	store_free(s);

@@ -110,7 +110,14 @@ struct store_req {
 /* Opens and migrates. NULL on failure with a sentence in err. */
 struct store *store_open(const struct store_options *opt, char *err, size_t errlen);
 
-/* Stops taking requests, commits what is queued, stops the writer, closes. Accepts NULL. */
+/*
+ * Stops taking requests (store_submit answers STORE_TEMP from now on), commits what is queued
+ * and stops the writer, but frees nothing: other threads may still call into the store
+ * (and read). Accepts NULL. Idempotent.
+ */
+void store_stop(struct store *s);
+
+/* store_stop(), then closes and frees everything. No other thread may use s. Accepts NULL. */
 void store_close(struct store *s);
 
 /*
