@@ -262,26 +262,6 @@ q_result(struct qctx *q, int json_ok)
 
 /* A text column as a JSON string; NULL and, when empty_null, "" become JSON null. */
 static json_t *
-q_col_str(sqlite3_stmt *st, int i, int empty_null)
-{
-	const unsigned char *t = sqlite3_column_text(st, i);
-	size_t n = (size_t)sqlite3_column_bytes(st, i);
-	json_t *v;
-	char *c;
-
-	if (t == NULL || (empty_null && n == 0))
-		return json_null();
-	if ((v = json_stringn((const char *)t, n)) != NULL || (c = malloc(n + 1)) == NULL)
-		return v;
-	/* Not UTF-8 (a peer that is a file name): shown with '?' for every non-ASCII byte. */
-	for (size_t k = 0; k < n; k++)
-		c[k] = t[k] < 0x80 ? (char)t[k] : '?';
-	v = json_stringn(c, n);
-	free(c);
-	return v;
-}
-
-static json_t *
 q_time(int64_t t)
 {
 	time_t tt = (time_t)t;
@@ -761,7 +741,7 @@ q_domain_entry(struct qctx *q, sqlite3_stmt **st, const char *domain,
 	q_rewind(st[DS_MODES]);
 	q_bind_check(q, acc = q_bind_dw(st[DS_MODES], domain, w->from_day, w->to_day));
 	while (modes != NULL && acc == SQLITE_OK && (got = q_step(q, st[DS_MODES])) == 1) {
-		if (q_push(modes, json_pack("{s:o, s:I, s:I}", "mode", q_col_str(st[DS_MODES], 0, 1),
+		if (q_push(modes, json_pack("{s:o, s:I, s:I}", "mode", store_col_text(st[DS_MODES], 0, 1),
 		    "reports", (json_int_t)sqlite3_column_int64(st[DS_MODES], 1),
 		    "sessions", (json_int_t)sqlite3_column_int64(st[DS_MODES], 2))) != 0) {
 			json_decref(modes);
@@ -1341,7 +1321,7 @@ q_rd_read(struct qctx *q, const char *domain, struct q_rd *rd)
 
 		rd->google |= q_contains_ci(org, "google");
 		rd->microsoft |= q_contains_ci(org, "microsoft");
-		ok = q_push(rd->reporters, json_pack("{s:o, s:I, s:I}", "name", q_col_str(st, 0, 1),
+		ok = q_push(rd->reporters, json_pack("{s:o, s:I, s:I}", "name", store_col_text(st, 0, 1),
 		    "reports", (json_int_t)sqlite3_column_int64(st, 1),
 		    "sessions", (json_int_t)sqlite3_column_int64(st, 2))) == 0;
 	}
@@ -1666,9 +1646,9 @@ q_report_item(sqlite3_stmt *st)
 	return json_pack("{s:I, s:{s:o, s:o}, s:o, s:{s:o, s:o}, s:o, s:{s:I, s:I}, s:I, s:o, s:o}",
 	    "id", (json_int_t)sqlite3_column_int64(st, 0),
 	    "reporter",
-	        "organization_name", q_col_str(st, 1, 0),
-	        "contact_info", q_col_str(st, 2, 0),
-	    "report_id", q_col_str(st, 3, 0),
+	        "organization_name", store_col_text(st, 1, 0),
+	        "contact_info", store_col_text(st, 2, 0),
+	    "report_id", store_col_text(st, 3, 0),
 	    "window", "start", q_col_time(st, 4), "end", q_col_time(st, 5),
 	    "domains", q_col_json(st, 6),
 	    "totals",
@@ -1825,9 +1805,9 @@ q_quar_item(sqlite3_stmt *st)
 {
 	return json_pack("{s:I, s:o, s:o, s:o, s:o, s:I, s:o, s:o, s:I}",
 	    "id", (json_int_t)sqlite3_column_int64(st, 0),
-	    "reason_code", q_col_str(st, 1, 0),
-	    "reason", q_col_str(st, 2, 0),
-	    "status", q_col_str(st, 3, 0),
+	    "reason_code", store_col_text(st, 1, 0),
+	    "reason", store_col_text(st, 2, 0),
+	    "status", store_col_text(st, 3, 0),
 	    "report", q_col_id(st, 4),
 	    "raw_len", (json_int_t)sqlite3_column_int64(st, 5),
 	    "first_seen", q_col_time(st, 6),
@@ -1913,7 +1893,7 @@ query_quarantine_get(struct store *s, int64_t id, json_t **out)
 	while (jok && q.rc == 0 && (got = q_step(&q, cp)) == 1) {
 		c = json_pack("{s:I, s:o, s:o, s:o, s:o}",
 		    "id", (json_int_t)sqlite3_column_int64(cp, 0),
-		    "transport", q_col_str(cp, 1, 0), "peer", q_col_str(cp, 2, 0),
+		    "transport", store_col_text(cp, 1, 0), "peer", store_col_text(cp, 2, 0),
 		    "received_at", q_col_time(cp, 3), "meta", q_col_json(cp, 4));
 		jok = q_push(copies, c) == 0;
 	}

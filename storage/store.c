@@ -1962,23 +1962,30 @@ store_read_rc(struct store_reader *rd, int rc, const char *what)
  * A text column as a JSON string (NULL: JSON null). Text that is not UTF-8 (a file name given
  * as peer, say) is shown with every non-ASCII byte as '?' rather than failing the whole read.
  */
-static json_t *
-store_col_str(sqlite3_stmt *st, int i)
+json_t *
+store_col_text(sqlite3_stmt *st, int i, int empty_null)
 {
 	const unsigned char *t = sqlite3_column_text(st, i);
 	size_t n = (size_t)sqlite3_column_bytes(st, i);
 	json_t *v;
 	char *c;
 
-	if (t == NULL)
+	if (t == NULL || (empty_null && n == 0))
 		return json_null();
 	if ((v = json_stringn((const char *)t, n)) != NULL || (c = malloc(n + 1)) == NULL)
 		return v;
+	/* Not UTF-8 (a peer that is a file name): shown with '?' for every non-ASCII byte. */
 	for (size_t k = 0; k < n; k++)
 		c[k] = t[k] < 0x80 ? (char)t[k] : '?';
 	v = json_stringn(c, n);
 	free(c);
 	return v;
+}
+
+static json_t *
+store_col_str(sqlite3_stmt *st, int i)
+{
+	return store_col_text(st, i, 0);
 }
 
 static json_t *

@@ -28,4 +28,10 @@ int store_write(struct store *s, int (*fn)(sqlite3 *db, void *arg), void *arg);
 sqlite3 *store_reader_db(struct store *s, struct store_reader **rd);
 void store_reader_done(struct store *s, struct store_reader *rd);
 
+/*
+ * Column i of the current row as a JSON string (new reference): NULL (and "" when empty_null)
+ * becomes JSON null; text that is not UTF-8 is shown with '?' for every non-ASCII byte.
+ */
+json_t *store_col_text(sqlite3_stmt *st, int i, int empty_null);
+
 #endif
