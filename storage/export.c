@@ -185,31 +185,13 @@ export_columns(enum export_kind k, const char *const **names)
 }
 
 static int
-export_rc(int rc)
-{
-	switch (rc & 0xff) {
-	case SQLITE_BUSY:
-	case SQLITE_LOCKED:
-	case SQLITE_FULL:
-	case SQLITE_IOERR:
-	case SQLITE_NOMEM:
-	case SQLITE_CANTOPEN:
-	case SQLITE_PROTOCOL:
-	case SQLITE_INTERRUPT:
-		return STORE_TEMP;
-	default:
-		return STORE_ERR;
-	}
-}
-
-static int
 export_fail(sqlite3 *db, int rc, const char *what)
 {
 	char q[240];
 
 	log_warn("export-read-failed", "query=%s error=%s", what,
 	    log_q(q, sizeof(q), sqlite3_errmsg(db), (size_t)-1));
-	return export_rc(rc);
+	return store_sqlite_rc(rc);
 }
 
 /* Binds text to the named parameter when the statement has it (NULL binds NULL). */

@@ -138,24 +138,6 @@ struct qctx {
 	const char *what;       /* for the log line */
 };
 
-static int
-q_sqlite_rc(int rc)
-{
-	switch (rc & 0xff) {
-	case SQLITE_BUSY:
-	case SQLITE_LOCKED:
-	case SQLITE_IOERR:
-	case SQLITE_NOMEM:
-	case SQLITE_FULL:
-	case SQLITE_CANTOPEN:
-	case SQLITE_PROTOCOL:
-	case SQLITE_INTERRUPT:
-		return STORE_TEMP;
-	default:
-		return STORE_ERR;
-	}
-}
-
 /* Records an SQLite failure (the first one wins) and logs it. */
 static void
 q_fail(struct qctx *q, int rc, const char *what)
@@ -164,7 +146,7 @@ q_fail(struct qctx *q, int rc, const char *what)
 
 	if (q->rc != 0)
 		return;
-	q->rc = q_sqlite_rc(rc);
+	q->rc = store_sqlite_rc(rc);
 	log_warn("query-failed", "query=%s what=%s error=%s", q->what, what,
 	    log_q(m, sizeof(m), sqlite3_errmsg(q->db), (size_t)-1));
 }
@@ -1972,7 +1954,7 @@ q_mark_fn(sqlite3 *db, void *arg)
 		rc = SQLITE_OK;
 	}
 	sqlite3_finalize(st);
-	return rc == SQLITE_OK ? 0 : q_sqlite_rc(rc);
+	return rc == SQLITE_OK ? 0 : store_sqlite_rc(rc);
 }
 
 static int
@@ -1990,7 +1972,7 @@ q_delete_fn(sqlite3 *db, void *arg)
 		rc = SQLITE_OK;
 	}
 	sqlite3_finalize(st);
-	return rc == SQLITE_OK ? 0 : q_sqlite_rc(rc);
+	return rc == SQLITE_OK ? 0 : store_sqlite_rc(rc);
 }
 
 int

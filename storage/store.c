@@ -2235,3 +2235,21 @@ store_commit_stats(struct store *s, struct store_commit_stats *out)
 	out->sum_seconds = s->commit_sum;
 	pthread_mutex_unlock(&s->mu);
 }
+
+int
+store_sqlite_rc(int rc)
+{
+	switch (rc & 0xff) {
+	case SQLITE_BUSY:
+	case SQLITE_LOCKED:
+	case SQLITE_FULL:
+	case SQLITE_IOERR:
+	case SQLITE_NOMEM:
+	case SQLITE_CANTOPEN:
+	case SQLITE_PROTOCOL:
+	case SQLITE_INTERRUPT:
+		return STORE_TEMP;
+	default:
+		return STORE_ERR;
+	}
+}

@@ -29,6 +29,12 @@ sqlite3 *store_reader_db(struct store *s, struct store_reader **rd);
 void store_reader_done(struct store *s, struct store_reader *rd);
 
 /*
+ * An SQLite failure of a storage module's statement: STORE_TEMP when a retry may cure it
+ * (busy, locked, full, I/O, out of memory, cannot open, protocol, interrupted), else STORE_ERR.
+ */
+int store_sqlite_rc(int rc);
+
+/*
  * Column i of the current row as a JSON string (new reference): NULL (and "" when empty_null)
  * becomes JSON null; text that is not UTF-8 is shown with '?' for every non-ASCII byte.
  */

@@ -43,24 +43,6 @@ struct tokens_op {
 	int was_revoked;        /* revoke: it was revoked before */
 };
 
-/* SQLite failures a retry may cure (busy, full, I/O, ...) are STORE_TEMP, the rest STORE_ERR. */
-static int
-tokens_rc(int rc)
-{
-	switch (rc & 0xff) {
-	case SQLITE_BUSY:
-	case SQLITE_LOCKED:
-	case SQLITE_FULL:
-	case SQLITE_IOERR:
-	case SQLITE_NOMEM:
-	case SQLITE_CANTOPEN:
-	case SQLITE_PROTOCOL:
-		return STORE_TEMP;
-	default:
-		return STORE_ERR;
-	}
-}
-
 const char *
 tokens_role_name(enum tokens_role role)
 {
@@ -227,7 +209,7 @@ tokens_run(sqlite3_stmt *st, int bind_rc)
 			rc = SQLITE_OK;
 	}
 	sqlite3_finalize(st);
-	return rc == SQLITE_OK ? 0 : tokens_rc(rc);
+	return rc == SQLITE_OK ? 0 : store_sqlite_rc(rc);
 }
 
 static int
@@ -238,7 +220,7 @@ tokens_w_insert(sqlite3 *db, void *arg)
 	int rc, b = SQLITE_OK;
 
 	if ((rc = sqlite3_prepare_v2(db, tokens_sql_insert, -1, &st, NULL)) != SQLITE_OK)
-		return tokens_rc(rc);
+		return store_sqlite_rc(rc);
 	if (b == SQLITE_OK)
 		b = sqlite3_bind_blob(st, 1, op->hash, TOKENS_HASH_LEN, SQLITE_STATIC);
 	if (b == SQLITE_OK)
@@ -368,7 +350,7 @@ static int
 tokens_read_fail(sqlite3 *db, int rc, const char *what)
 {
 	log_warn("tokens-read-failed", "query=%s error=\"%s\"", what, sqlite3_errmsg(db));
-	return tokens_rc(rc);
+	return store_sqlite_rc(rc);
 }
 
 int
@@ -453,7 +435,7 @@ tokens_w_revoke(sqlite3 *db, void *arg)
 
 	op->found = op->was_revoked = 0;
 	if ((rc = sqlite3_prepare_v2(db, tokens_sql_state, -1, &st, NULL)) != SQLITE_OK)
-		return tokens_rc(rc);
+		return store_sqlite_rc(rc);
 	sqlite3_bind_int64(st, 1, op->id);
 	if ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		op->found = 1;
@@ -462,11 +444,11 @@ tokens_w_revoke(sqlite3 *db, void *arg)
 	}
 	sqlite3_finalize(st);
 	if (rc != SQLITE_DONE)
-		return tokens_rc(rc);
+		return store_sqlite_rc(rc);
 	if (!op->found || op->was_revoked)
 		return 0;
 	if ((rc = sqlite3_prepare_v2(db, tokens_sql_revoke, -1, &st, NULL)) != SQLITE_OK)
-		return tokens_rc(rc);
+		return store_sqlite_rc(rc);
 	rc = sqlite3_bind_int64(st, 1, op->id);
 	if (rc == SQLITE_OK)
 		rc = sqlite3_bind_int64(st, 2, op->now);
@@ -505,7 +487,7 @@ tokens_w_touch(sqlite3 *db, void *arg)
 	int rc;
 
 	if ((rc = sqlite3_prepare_v2(db, tokens_sql_touch, -1, &st, NULL)) != SQLITE_OK)
-		return tokens_rc(rc);
+		return store_sqlite_rc(rc);
 	rc = sqlite3_bind_int64(st, 1, op->id);
 	if (rc == SQLITE_OK)
 		rc = sqlite3_bind_int64(st, 2, op->now);
