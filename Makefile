@@ -20,7 +20,8 @@ FUZZ_SECONDS ?= 20
 TLS_DIR    ?= var/tls
 
 DEB_PACKAGES = build-essential cmake pkg-config libmicrohttpd-dev libssl-dev libsqlite3-dev \
-	libjansson-dev zlib1g-dev libcmocka-dev python3 curl ca-certificates openssl swaks
+	libjansson-dev zlib1g-dev libcmocka-dev python3 curl ca-certificates openssl swaks \
+	python3-dkim python3-nacl opendkim-tools dnsmasq-base
 FUZZ_PACKAGES = clang libclang-rt-14-dev
 
 .PHONY: all build deps fuzz-deps run test asan bench fuzz clean

@@ -61,6 +61,11 @@ static const struct cfg_key cfg_keys[] = {
 	K(smtp_max_connections, CFG_UINT, 1, 10000, "64", "most concurrent sessions per listener (421 beyond)"),
 	K(smtp_timeout, CFG_UINT, 1, 3600, "300", "seconds an SMTP/LMTP read or write may wait (421 then close)"),
 	K(smtp_max_errors, CFG_UINT, 1, 1000, "10", "bad commands in a session before 421 and close"),
+	K(dkim, CFG_STR, 0, 0, "require", "DKIM on mailed reports: require (unsigned or failing: quarantined, not counted), record (verify and keep the verdict, count anyway) or off"),
+	K(dkim_key_file, CFG_STR, 0, 0, "", "file of DKIM key records (\"selector._domainkey.domain TXT-text\" per line) that override DNS; empty = none"),
+	K(dkim_resolver, CFG_STR, 0, 0, "", "nameserver for DKIM key lookups, IPv4[:PORT] or [IPv6]:PORT; empty = the system resolver"),
+	K(dkim_dns_timeout, CFG_UINT, 1, 60, "5", "seconds a DKIM key lookup may take (then temperror: mail gets 451, retried later)"),
+	K(public_url, CFG_STR, 0, 0, "", "base URL senders reach this collector at (https://tlsrpt.example.com), for the DNS records the dashboard suggests; empty = the browser's address"),
 	K(log_level, CFG_STR, 0, 0, "info", "error, warn, info or debug"),
 };
 
@@ -381,6 +386,17 @@ cfg_finish(struct config *c, char *err, size_t errlen)
 			c->allowed_domains.v[i] = nd;
 		}
 	}
+	if (strcmp(c->dkim, "require") != 0 && strcmp(c->dkim, "record") != 0 &&
+	    strcmp(c->dkim, "off") != 0) {
+		snprintf(err, errlen, "dkim: '%s' is not require, record or off", c->dkim);
+		return -1;
+	}
+	if (c->public_url[0] != '\0' && strncmp(c->public_url, "https://", 8) != 0 &&
+	    strncmp(c->public_url, "http://", 7) != 0) {
+		snprintf(err, errlen, "public_url: '%s' must start with https:// (or http://)",
+		    c->public_url);
+		return -1;
+	}
 	if (c->ingest_paths.n == 0) {
 		snprintf(err, errlen, "ingest_paths: at least one path is needed");
 		return -1;
@@ -414,7 +430,10 @@ cfg_print(const struct config *c, FILE *out)
 		const struct cfg_key *k = &cfg_keys[i];
 		const void *src = (const char *)c + k->offset;
 
-		fprintf(out, "# %s (default: %s)\n%s", k->help, k->def[0] ? k->def : "empty", k->name);
+		fprintf(out, "# %s (default: %s)\n", k->help, k->def[0] ? k->def : "empty");
+		/* An empty string cannot be written as a value: left commented out (its default). */
+		fprintf(out, "%s%s", k->type == CFG_STR && **(char *const *)src == '\0' ? "#" : "",
+		    k->name);
 		switch (k->type) {
 		case CFG_STR:
 			fprintf(out, " %s\n", *(char *const *)src);

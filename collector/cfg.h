@@ -51,6 +51,11 @@ struct config {
 	unsigned smtp_max_connections;
 	unsigned smtp_timeout;
 	unsigned smtp_max_errors;
+	char *dkim;                        /* "require", "record", "off" (checked by cfg_finish) */
+	char *dkim_key_file;
+	char *dkim_resolver;
+	unsigned dkim_dns_timeout;
+	char *public_url;
 	char *log_level;
 };
 

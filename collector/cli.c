@@ -11,6 +11,7 @@
 #include "collector/buf.h"
 #include "collector/cmd.h"
 #include "collector/log.h"
+#include "ingest/dkim_keys.h"
 #include "ingest/pipeline.h"
 #include "storage/store.h"
 
@@ -28,6 +29,7 @@ cmd_usage(FILE *out)
 	    "  import [-c FILE] maildir DIR | mbox FILE|-        store the reports in a mailbox\n"
 	    "  token create|list|revoke ...                      manage API tokens (see token --help)\n"
 	    "  export failures|policies|reports [-o FILE] ...    write a CSV export\n"
+	    "  quarantine list|show|reprocess|release|delete     what was kept and not counted\n"
 	    "\n"
 	    "every command takes --help, --version and any config key as --key-name VALUE.\n");
 }
@@ -236,13 +238,34 @@ cli_job(struct pipeline *pl, const struct config *cfg, const char *cmd, const ch
 	return job;
 }
 
-void
-cli_pipeline_options(const struct config *cfg, struct pipeline_options *po)
+int
+cli_pipeline_options(const struct config *cfg, struct pipeline_options *po,
+    struct dkim_keys **keys)
 {
+	struct dkim_keys_options ko = {
+		.key_file = cfg->dkim_key_file,
+		.resolver = cfg->dkim_resolver,
+		.timeout_s = cfg->dkim_dns_timeout,
+	};
+	char err[300];
+
+	memset(po, 0, sizeof(*po));
+	*keys = NULL;
 	po->max_report_size = cfg->max_report_size;
 	po->max_gzip_ratio = cfg->max_gzip_ratio;
 	po->allowed_domains = (const char *const *)cfg->allowed_domains.v;
 	po->n_allowed = cfg->allowed_domains.n;
+	po->dkim = strcmp(cfg->dkim, "require") == 0 ? PIPELINE_DKIM_REQUIRE :
+	    strcmp(cfg->dkim, "record") == 0 ? PIPELINE_DKIM_RECORD : PIPELINE_DKIM_OFF;
+	if (po->dkim == PIPELINE_DKIM_OFF)
+		return 0;
+	if ((*keys = dkim_keys_new(&ko, err, sizeof(err))) == NULL) {
+		log_error("dkim_keys", "error=\"%s\"", err);
+		return -1;
+	}
+	po->dkim_keys = dkim_keys_lookup;
+	po->dkim_keys_arg = *keys;
+	return 0;
 }
 
 static const char *
@@ -253,6 +276,7 @@ reject_name(enum pipeline_reject r)
 	case PIPELINE_REJECT_MEDIA: return "unsupported-media";
 	case PIPELINE_REJECT_TOO_LARGE: return "too-large";
 	case PIPELINE_REJECT_NOT_SERVED: return "not-served";
+	case PIPELINE_REJECT_DKIM: return "dkim";
 	case PIPELINE_REJECT_NONE: break;
 	}
 	return "none";
@@ -358,6 +382,14 @@ print_json(const char *file, const struct pipeline_job *job)
 	if (pipeline_job_mime(job) != NULL)
 		json_object_set_new(o, "tls_report_domain",
 		    json_string(pipeline_job_mime(job)->tls_report_domain));
+	if (pipeline_job_dkim(job) != NULL) {
+		const struct dkim_verdict *v = pipeline_job_dkim(job);
+		const struct dkim_sig *g = v->best >= 0 ? &v->sig[v->best] : NULL;
+
+		json_object_set_new(o, "dkim", json_pack("{s:s, s:s, s:s, s:s, s:s}", "result",
+		    dkim_status_name(v->status), "domain", g ? g->domain : "", "selector",
+		    g ? g->selector : "", "algorithm", g ? g->algorithm : "", "reason", v->reason));
+	}
 	text = json_dumps(o, JSON_COMPACT);
 	if (text != NULL)
 		printf("%s\n", text);
@@ -372,12 +404,16 @@ cmd_check(int argc, char **argv)
 	struct cli_args args;
 	struct pipeline_options po;
 	struct pipeline *pl = NULL;
+	struct dkim_keys *keys = NULL;
 	int rc, status = 0;
 
 	if ((rc = cli_parse("check", argc, argv, &cfg, &args, 1)) != 0)
 		goto out;
 	rpt_global_init();
-	cli_pipeline_options(&cfg, &po);
+	if (cli_pipeline_options(&cfg, &po, &keys) != 0) {
+		rc = EX_CONFIG;
+		goto out;
+	}
 	if ((pl = pipeline_new(NULL, &po)) == NULL) {
 		rc = EX_OSERR;
 		goto out;
@@ -413,6 +449,7 @@ cmd_check(int argc, char **argv)
 	rc = status;
 out:
 	pipeline_free(pl);
+	dkim_keys_free(keys);
 	cfg_free(&cfg);
 	return rc;
 }
@@ -442,6 +479,7 @@ cmd_ingest(int argc, char **argv)
 	struct cli_args args;
 	struct pipeline_options po;
 	struct pipeline *pl = NULL;
+	struct dkim_keys *keys = NULL;
 	struct store *st = NULL;
 	int rc, any_bad = 0, any_temp = 0, any_unreadable = 0;
 
@@ -452,7 +490,10 @@ cmd_ingest(int argc, char **argv)
 		rc = EX_TEMPFAIL;
 		goto out;
 	}
-	cli_pipeline_options(&cfg, &po);
+	if (cli_pipeline_options(&cfg, &po, &keys) != 0) {
+		rc = EX_CONFIG;
+		goto out;
+	}
 	if ((pl = pipeline_new(st, &po)) == NULL) {
 		rc = EX_OSERR;
 		goto out;
@@ -483,7 +524,12 @@ cmd_ingest(int argc, char **argv)
 			printf("%s: %s report=%" PRId64 "\n", f, pipeline_verdict_name(r->verdict), r->report_id);
 			break;
 		case PIPELINE_QUARANTINED:
-			any_bad = 1;
+			/*
+			 * A message kept for DKIM is delivered as far as the MTA piping it here is
+			 * concerned: exit 65 would bounce it to a sender that may be forged.
+			 */
+			if (r->reject != PIPELINE_REJECT_DKIM)
+				any_bad = 1;
 			printf("%s: quarantined id=%" PRId64 " ", f, r->quarantine_id);
 			print_error(stdout, r);
 			break;
@@ -498,6 +544,7 @@ cmd_ingest(int argc, char **argv)
 	rc = any_temp ? EX_TEMPFAIL : any_unreadable ? EX_NOINPUT : any_bad ? EX_DATAERR : 0;
 out:
 	pipeline_free(pl);
+	dkim_keys_free(keys);
 	store_close(st);
 	cfg_free(&cfg);
 	return rc;

@@ -32,8 +32,14 @@ int cli_parse(const char *cmd, int argc, char **argv, struct config *cfg, struct
 /* Opens the store the config names; NULL (logged) on failure. */
 struct store *cli_open_store(const struct config *cfg);
 
-/* The pipeline options the config implies (borrowing its domain list). */
-void cli_pipeline_options(const struct config *cfg, struct pipeline_options *po);
+/*
+ * The pipeline options the config implies (borrowing its domain list), with the DKIM key
+ * source in *keys (NULL when dkim is off; the caller frees it with dkim_keys_free() after the
+ * pipeline). 0, or -1 after printing why (a bad key file or resolver address).
+ */
+struct dkim_keys;
+int cli_pipeline_options(const struct config *cfg, struct pipeline_options *po,
+    struct dkim_keys **keys);
 
 int cmd_serve(int argc, char **argv);
 int cmd_ingest(int argc, char **argv);
@@ -42,6 +48,7 @@ int cmd_config(int argc, char **argv);
 int cmd_import(int argc, char **argv);   /* collector/import.c */
 int cmd_token(int argc, char **argv);    /* collector/token.c */
 int cmd_export(int argc, char **argv);   /* collector/export.c */
+int cmd_quarantine(int argc, char **argv); /* collector/quarantine.c */
 
 /* Prints the top-level usage. */
 void cmd_usage(FILE *out);

@@ -52,6 +52,7 @@
 
 #include "collector/buf.h"
 #include "collector/cmd.h"
+#include "ingest/dkim_keys.h"
 #include "ingest/pipeline.h"
 #include "storage/store.h"
 
@@ -1207,6 +1208,7 @@ cmd_import(int argc, char **argv)
 	struct importer imp;
 	struct sigaction sa, old_int, old_term;
 	const char *kind, *path;
+	struct dkim_keys *keys = NULL;
 	int rc;
 
 	/* cli_parse's --help knows the other commands only. */
@@ -1232,7 +1234,10 @@ cmd_import(int argc, char **argv)
 	imp.kind = kind;
 	imp.path = path;
 	imp.cfg = &cfg;
-	cli_pipeline_options(&cfg, &imp.po);
+	if (cli_pipeline_options(&cfg, &imp.po, &keys) != 0) {
+		rc = EX_CONFIG;
+		goto out;
+	}
 	imp.tty = isatty(STDOUT_FILENO) && isatty(STDERR_FILENO);
 
 	import_signal = 0;
@@ -1267,6 +1272,7 @@ cmd_import(int argc, char **argv)
 	(void)sigaction(SIGINT, &old_int, NULL);
 	(void)sigaction(SIGTERM, &old_term, NULL);
 out:
+	dkim_keys_free(keys);
 	cfg_free(&cfg);
 	return rc;
 }

@@ -36,6 +36,8 @@ main(int argc, char **argv)
 		return cmd_token(argc - 2, argv + 2);
 	if (strcmp(sub, "export") == 0)
 		return cmd_export(argc - 2, argv + 2);
+	if (strcmp(sub, "quarantine") == 0)
+		return cmd_quarantine(argc - 2, argv + 2);
 	fprintf(stderr, "tlsrptd: unknown command '%s'\n", sub);
 	cmd_usage(stderr);
 	return EX_USAGE;

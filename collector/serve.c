@@ -3,13 +3,17 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sysexits.h>
 #include <time.h>
 
+#include <jansson.h>
+
 #include "collector/cmd.h"
 #include "collector/log.h"
+#include "ingest/dkim_keys.h"
 #include "ingest/smtp.h"
 #include "web/http.h"
 
@@ -94,6 +98,55 @@ log_mail_listener(const struct config *cfg, const struct smtp_server *s, int lmt
 	    smtp_starttls_offered(s) ? "yes" : "no", cfg->smtp_recipients.n);
 }
 
+/*
+ * What GET /api/v1/setup tells the dashboard about this deployment: the served domains and
+ * the rua URIs to publish (mailto: the configured recipients, "@domain" as tlsrpt@domain;
+ * https: public_url with each ingest path). A JSON object text (caller frees), NULL on OOM.
+ */
+static char *
+setup_facts(const struct config *cfg)
+{
+	json_t *o = json_object(), *doms = json_array(), *mail = json_array(),
+	    *https = json_array(), *paths = json_array();
+	int mail_on = strcmp(cfg->smtp_listen, "off") != 0 && cfg->smtp_listen[0] != '\0';
+	char *out;
+
+	mail_on |= strcmp(cfg->lmtp_listen, "off") != 0 && cfg->lmtp_listen[0] != '\0';
+	for (size_t i = 0; i < cfg->allowed_domains.n; i++)
+		json_array_append_new(doms, json_string(cfg->allowed_domains.v[i]));
+	for (size_t i = 0; mail_on && i < cfg->smtp_recipients.n; i++) {
+		const char *r = cfg->smtp_recipients.v[i];
+		char addr[300];
+
+		snprintf(addr, sizeof(addr), "%s%s", r[0] == '@' ? "tlsrpt" : "", r);
+		json_array_append_new(mail, json_string(addr));
+	}
+	for (size_t i = 0; i < cfg->ingest_paths.n; i++) {
+		const char *u = cfg->public_url;
+		size_t ul = strlen(u);
+		char url[400];
+
+		json_array_append_new(paths, json_string(cfg->ingest_paths.v[i]));
+		if (ul == 0)
+			continue;
+		if (u[ul - 1] == '/')
+			ul--;
+		snprintf(url, sizeof(url), "%.*s%s", (int)ul, u, cfg->ingest_paths.v[i]);
+		json_array_append_new(https, json_string(url));
+	}
+	json_object_set_new(o, "domains", doms);
+	json_object_set_new(o, "rua_mailto", mail);
+	json_object_set_new(o, "rua_https", https);
+	json_object_set_new(o, "ingest_paths", paths);
+	json_object_set_new(o, "public_url", cfg->public_url[0] ? json_string(cfg->public_url) :
+	    json_null());
+	json_object_set_new(o, "dkim", json_string(cfg->dkim));
+	json_object_set_new(o, "smtp", json_boolean(mail_on));
+	out = json_dumps(o, JSON_COMPACT);
+	json_decref(o);
+	return out;
+}
+
 int
 cmd_serve(int argc, char **argv)
 {
@@ -101,8 +154,10 @@ cmd_serve(int argc, char **argv)
 	struct cli_args args;
 	struct pipeline_options po;
 	struct pipeline *pl = NULL;
+	struct dkim_keys *keys = NULL;
 	struct store *st = NULL;
 	struct http_server *http = NULL;
+	char *setup = NULL;
 	struct http_options ho;
 	struct smtp_server *smtp = NULL, *lmtp = NULL;
 	sigset_t sigs;
@@ -127,7 +182,10 @@ cmd_serve(int argc, char **argv)
 		rc = EX_UNAVAILABLE;
 		goto out;
 	}
-	cli_pipeline_options(&cfg, &po);
+	if (cli_pipeline_options(&cfg, &po, &keys) != 0) {
+		rc = EX_CONFIG;
+		goto out;
+	}
 	if ((pl = pipeline_new(st, &po)) == NULL) {
 		rc = EX_OSERR;
 		goto out;
@@ -143,6 +201,7 @@ cmd_serve(int argc, char **argv)
 		.retry_after_s = cfg.retry_after,
 		.api_auth_off = strcmp(cfg.api_auth, "off") == 0,
 		.metrics_auth_off = strcmp(cfg.metrics_auth, "off") == 0,
+		.setup_json = setup = setup_facts(&cfg),
 	};
 	if ((http = http_start(&ho, pl, st, err, sizeof(err))) == NULL) {
 		log_error("http_start", "error=\"%s\"", err);
@@ -212,11 +271,15 @@ out:
 		store_stop(st);  /* still reachable from what was left running: not freed */
 	else
 		store_close(st); /* commits whatever is still queued */
-	if (!leave_store)
+	if (!leave_store) {
 		pipeline_free(pl); /* else still reachable from what was left running */
+		dkim_keys_free(keys);
+	}
 	if (rc == 0)
 		log_info("stopped", "status=0");
-	if (!leave_store)
+	if (!leave_store) {
 		cfg_free(&cfg); /* else the servers left running still point into it */
+		free(setup);
+	}
 	return rc;
 }

@@ -1,9 +1,11 @@
 #include "ingest/pipeline.h"
 
+#include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <openssl/evp.h>
 
@@ -11,9 +13,12 @@
 #include "ingest/gz.h"
 #include "ingest/norm.h"
 #include "ingest/stats.h"
+#include "storage/query.h"
 
 /* Decoded bytes kept for a job that was refused as too large: none (the raw body is kept). */
 #define PIPELINE_RATIO_FLOOR (1024 * 1024) /* gzip ratio is checked past 1 MiB of output */
+#define PIPELINE_REQUEUE_MAX (64u * 1024 * 1024) /* a quarantined body read back to requeue */
+#define PIPELINE_ALIGN_MAX 2    /* domains a signature may align with: contact-info, submitter */
 
 struct pipeline {
 	struct store *store;
@@ -35,6 +40,8 @@ struct pipeline_job {
 	struct rpt *rpt;
 	struct mime_info *mime;
 	unsigned char sha256[32];
+	struct dkim_verdict *dkim; /* NULL when not checked */
+	int dkim_temp;            /* REQUIRE and temperror: the store call answers TEMPORARY */
 	char *meta;
 	char *detail;
 	struct store_report srep;
@@ -332,6 +339,100 @@ job_check_domains(struct pipeline_job *job)
 	return 0;
 }
 
+/*
+ * The domain an address-like text names, normalised into out: the part after the last '@' of
+ * an address ("mailto:" or not), the host of a URI, or the text itself. 0, or -1 when it
+ * names no domain.
+ */
+static int
+domain_of(const char *s, char out[NORM_DOMAIN_MAX])
+{
+	const char *b = s, *e, *at, *scheme;
+
+	while (*b == ' ' || *b == '\t' || *b == '<')
+		b++;
+	if ((scheme = strstr(b, "://")) != NULL) {
+		b = scheme + 3;
+		e = b + strcspn(b, "/:?#>");
+		if ((at = memchr(b, '@', (size_t)(e - b))) != NULL)
+			b = at + 1;
+	} else {
+		e = b + strcspn(b, " \t>,;");
+		for (at = b; at < e; at++)
+			if (*at == '@')
+				b = at + 1;
+	}
+	if (e <= b)
+		return -1;
+	return norm_domain(b, (size_t)(e - b), out, NULL) == 0 ? 0 : -1;
+}
+
+/*
+ * Checks the DKIM signatures of a mail job (dkim.h): the domains a signature may align with
+ * are those of the report's contact-info and of the TLS-Report-Submitter header. 0 to go on,
+ * or -1 when the job was rejected (REQUIRE without a pass). A temperror under REQUIRE sets
+ * dkim_temp instead: the sender should try again later.
+ */
+static int
+job_check_dkim(struct pipeline_job *job)
+{
+	const struct pipeline_options *opt = &job->p->opt;
+	char dom[PIPELINE_ALIGN_MAX][NORM_DOMAIN_MAX];
+	const char *align[PIPELINE_ALIGN_MAX];
+	size_t n = 0;
+	struct dkim_verdict *v;
+
+	if (opt->dkim == PIPELINE_DKIM_OFF || job->result.format != PIPELINE_FMT_MAIL)
+		return 0;
+	if (job->rpt->contact_info != NULL && domain_of(job->rpt->contact_info, dom[n]) == 0)
+		align[n] = dom[n], n++;
+	if (job->mime->tls_report_submitter[0] != '\0' &&
+	    domain_of(job->mime->tls_report_submitter, dom[n]) == 0)
+		align[n] = dom[n], n++;
+	if ((v = job->dkim = calloc(1, sizeof(*v))) == NULL) {
+		job_reject(job, PIPELINE_REJECT_TOO_LARGE, "out-of-memory", "out of memory");
+		return -1;
+	}
+	dkim_verify(job->env.body, job->env.len, align, n, job->env.received_at,
+	    opt->dkim_keys, opt->dkim_keys_arg, v);
+	if (opt->dkim != PIPELINE_DKIM_REQUIRE || job->env.release || v->status == DKIM_PASS)
+		return 0;
+	if (v->status == DKIM_TEMPERROR) {
+		job->dkim_temp = 1;
+		return 0;
+	}
+	job_reject(job, PIPELINE_REJECT_DKIM, v->status == DKIM_NONE ? "dkim-none" : "dkim-fail",
+	    "%s", v->reason);
+	return -1;
+}
+
+/* The DKIM verdict as the copy's meta records it. */
+static json_t *
+dkim_meta(const struct pipeline_job *job)
+{
+	const struct dkim_verdict *v = job->dkim;
+	json_t *o = json_object();
+
+	json_object_set_new(o, "result", json_string(dkim_status_name(v->status)));
+	if (v->best >= 0 && (size_t)v->best < v->n_sigs) {
+		const struct dkim_sig *g = &v->sig[v->best];
+
+		json_object_set_new(o, "domain", json_string(g->domain));
+		json_object_set_new(o, "selector", json_string(g->selector));
+		json_object_set_new(o, "algorithm", json_string(g->algorithm));
+		if (g->key_testing)
+			json_object_set_new(o, "key_testing", json_true());
+	}
+	if (v->reason[0] != '\0')
+		json_object_set_new(o, "reason", json_string(v->reason));
+	json_object_set_new(o, "signatures", json_integer((json_int_t)(v->n_sigs + v->n_ignored)));
+	json_object_set_new(o, "policy", json_string(job->p->opt.dkim == PIPELINE_DKIM_REQUIRE ?
+	    "require" : "record"));
+	if (job->env.release)
+		json_object_set_new(o, "released", json_true());
+	return o;
+}
+
 /* Adds the MIME facts and gzip member count to the transport's meta object. */
 static char *
 job_meta(struct pipeline_job *job)
@@ -361,6 +462,8 @@ job_meta(struct pipeline_job *job)
 		json_object_set_new(o, "part_filename", json_string(mi->part_filename));
 		json_object_set_new(m, "mail", o);
 	}
+	if (job->dkim != NULL)
+		json_object_set_new(m, "dkim", dkim_meta(job));
 	out = json_dumps(m, JSON_COMPACT);
 	json_decref(m);
 	return out;
@@ -482,6 +585,8 @@ pipeline_job_new(struct pipeline *p, const struct envelope *env)
 		    "the gzip body held %u members; they were decoded as one stream", job->gzip_members);
 	if (job_check_domains(job) != 0)
 		goto rejected;
+	if (job_check_dkim(job) != 0)
+		goto rejected;
 	if (job_prepare_report(job) != 0)
 		goto rejected;
 	job->meta = job_meta(job);
@@ -509,6 +614,12 @@ const struct pipeline_result *
 pipeline_job_result(const struct pipeline_job *job)
 {
 	return &job->result;
+}
+
+const struct dkim_verdict *
+pipeline_job_dkim(const struct pipeline_job *job)
+{
+	return job->dkim;
 }
 
 const struct mime_info *
@@ -561,6 +672,12 @@ job_store_done(void *arg, const struct store_result *sr)
 static int
 job_fill_req(struct pipeline_job *job)
 {
+	if (job->dkim_temp) {
+		job->result.verdict = PIPELINE_TEMPORARY;
+		snprintf(job->result.temp_reason, sizeof(job->result.temp_reason), "%s",
+		    job->dkim->reason);
+		return -1;
+	}
 	if (job->p->store == NULL || (job->req.report == NULL && job->req.quarantine == NULL)) {
 		job->result.verdict = PIPELINE_TEMPORARY;
 		snprintf(job->result.temp_reason, sizeof(job->result.temp_reason), "%s",
@@ -612,6 +729,70 @@ pipeline_job_free(struct pipeline_job *job)
 	buf_free(&job->raw_gz);
 	free(job->mime);
 	free(job->meta);
+	free(job->dkim);
 	free(job->detail);
 	free(job);
+}
+
+int
+pipeline_requeue(struct pipeline *p, int64_t id, int release, struct pipeline_job **job_out,
+    int *mark_rc, char status[16], char *err, size_t errlen)
+{
+	struct pipeline_job *job;
+	struct buf gz, body;
+	char transport[32], peer[48], meta[96];
+	enum pipeline_verdict v;
+	int rc;
+
+	*job_out = NULL;
+	*mark_rc = STORE_NOTFOUND;
+	buf_init(&gz, PIPELINE_REQUEUE_MAX);
+	buf_init(&body, PIPELINE_REQUEUE_MAX);
+	rc = query_quarantine_raw(p->store, id, &gz, status, transport);
+	if (rc != 0) {
+		snprintf(err, errlen, "%s", rc == STORE_NOTFOUND ? "no such quarantine row" :
+		    rc == STORE_TEMP ? "storage unavailable" : "cannot read the quarantine row");
+		goto done;
+	}
+	if (pipeline_raw_json(p, gz.data, gz.len, &body, err, errlen) != 0) {
+		rc = STORE_ERR;
+		goto done;
+	}
+	snprintf(peer, sizeof(peer), "quarantine/%" PRId64, id);
+	snprintf(meta, sizeof(meta), "{\"quarantine\":%" PRId64 "}", id);
+	{
+		struct envelope env = {
+			.transport = release ? "release" : "reprocess",
+			.peer = peer,
+			.received_at = (int64_t)time(NULL),
+			.body = body.data != NULL ? body.data : "",
+			.len = body.len,
+			.allow_mail = strcmp(transport, "http") != 0,
+			.meta_json = meta,
+			.release = release,
+		};
+
+		if ((job = pipeline_job_new(p, &env)) == NULL) {
+			snprintf(err, errlen, "out of memory");
+			rc = STORE_TEMP;
+			goto done;
+		}
+	}
+	v = pipeline_job_store_wait(job);
+	if (v == PIPELINE_ACCEPTED || v == PIPELINE_DUPLICATE || v == PIPELINE_CONFLICT)
+		*mark_rc = query_quarantine_mark(p->store, id, job->result.report_id);
+	if (*mark_rc == 0)
+		snprintf(status, 16, "reprocessed");
+	log_info("quarantine_requeue", "quarantine=%" PRId64 " release=%d verdict=%s report=%"
+	    PRId64 " mark=%d", id, release, pipeline_verdict_name(v), job->result.report_id,
+	    *mark_rc);
+	/* The envelope's body is about to go: the job keeps only its result from here on. */
+	job->env.body = NULL;
+	job->env.len = 0;
+	*job_out = job;
+	rc = 0;
+done:
+	buf_free(&gz);
+	buf_free(&body);
+	return rc;
 }

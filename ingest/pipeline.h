@@ -18,17 +18,31 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "ingest/dkim.h"
 #include "ingest/mime.h"
 #include "ingest/rpt.h"
 #include "storage/store.h"
 
 #define PIPELINE_DOMAINS_MAX 1024
 
+/*
+ * What DKIM means for a whole message (RFC 8460 section 3; bodies that are not mail are never
+ * checked). OFF is the zero value; the daemon's config default is REQUIRE.
+ *   REQUIRE  a message without a passing, aligned signature (dkim.h) is quarantined with
+ *            reason code dkim-fail or dkim-none (REJECT_DKIM); temperror is TEMPORARY
+ *   RECORD   verified and the verdict recorded on the copy; counted whatever it says
+ *   OFF      not verified
+ */
+enum pipeline_dkim { PIPELINE_DKIM_OFF = 0, PIPELINE_DKIM_REQUIRE, PIPELINE_DKIM_RECORD };
+
 struct pipeline_options {
 	size_t max_report_size;        /* cap on decompressed / decoded report bytes */
 	unsigned max_gzip_ratio;       /* gzip expansion cap (see ingest/gz.h) */
 	const char *const *allowed_domains; /* normalised; a report about none of them is refused */
 	size_t n_allowed;              /* 0 = every domain is served */
+	enum pipeline_dkim dkim;
+	dkim_key_fn dkim_keys;         /* key records (ingest/dkim_keys.h); NULL: every key missing */
+	void *dkim_keys_arg;
 };
 
 enum pipeline_verdict {
@@ -46,7 +60,9 @@ enum pipeline_reject {
 	PIPELINE_REJECT_INVALID,       /* looked like a report but is not one (HTTP 400) */
 	PIPELINE_REJECT_MEDIA,         /* cannot be a report at all: not JSON, gzip or mail (415) */
 	PIPELINE_REJECT_TOO_LARGE,     /* decoded size over the cap (413) */
-	PIPELINE_REJECT_NOT_SERVED     /* about no domain we serve (403) */
+	PIPELINE_REJECT_NOT_SERVED,    /* about no domain we serve (403) */
+	PIPELINE_REJECT_DKIM           /* mail without a passing aligned DKIM signature (kept in
+	                                  quarantine; SMTP answers 250: see smtp.c) */
 };
 
 enum pipeline_format { PIPELINE_FMT_UNKNOWN = 0, PIPELINE_FMT_JSON, PIPELINE_FMT_GZIP, PIPELINE_FMT_MAIL };
@@ -59,7 +75,7 @@ struct pipeline_result {
 	int64_t report_id;             /* ACCEPTED, DUPLICATE, CONFLICT */
 	int64_t conflict_of;           /* CONFLICT */
 	int64_t quarantine_id;         /* QUARANTINED */
-	char temp_reason[160];         /* TEMPORARY */
+	char temp_reason[256];         /* TEMPORARY */
 };
 
 /* One arrival. Everything is borrowed and must stay valid until the job is freed. */
@@ -71,6 +87,8 @@ struct envelope {
 	size_t len;
 	int allow_mail;                /* 1: a whole RFC 5322 message is acceptable here */
 	const char *meta_json;         /* transport details as a JSON object text; may be NULL */
+	int release;                   /* 1: an operator released it: DKIM is verified and
+	                                  recorded but does not keep it out */
 };
 
 struct pipeline;
@@ -127,6 +145,28 @@ json_t *pipeline_normalise(const struct pipeline *p, const void *raw_gz, size_t 
  */
 int pipeline_raw_json(const struct pipeline *p, const void *gz, size_t len, struct buf *out,
     char *err, size_t errlen);
+
+/*
+ * The DKIM verdict of a mail job (NULL when DKIM was not checked: not mail, policy off, or
+ * rejected before the check). Owned by the job.
+ */
+const struct dkim_verdict *pipeline_job_dkim(const struct pipeline_job *job);
+
+/*
+ * The raw body of quarantine row id through the pipeline again, as transport "reprocess"
+ * (release 0) or "release" (release 1: an operator vouches for it, DKIM does not keep it
+ * out). A whole message is accepted when the body first came by another transport than HTTP.
+ * When it now becomes a report (accepted, duplicate or conflict) the row is marked
+ * 'reprocessed' with that report's id right after the report's commit (again: a row that is
+ * a report already comes back as a duplicate of it). Blocks for one group commit. Returns 0
+ * with *job_out (caller frees; its result says what happened), *mark_rc (0, or the STORE_*
+ * code of marking the row; STORE_NOTFOUND when nothing was to mark) and the row's status
+ * afterwards in status ("held" or "reprocessed"); or a STORE_* code with a sentence in err
+ * and *job_out NULL: STORE_NOTFOUND (no such row), STORE_TEMP, STORE_ERR (also an unreadable
+ * body).
+ */
+int pipeline_requeue(struct pipeline *p, int64_t id, int release,
+    struct pipeline_job **job_out, int *mark_rc, char status[16], char *err, size_t errlen);
 
 /* "accepted", "duplicate", "conflict", "quarantined", "temporary", "pending". */
 const char *pipeline_verdict_name(enum pipeline_verdict v);

@@ -889,6 +889,16 @@ smtp_reply_for(const struct pipeline_result *r, char *out, size_t outlen)
 			code = 550;
 			snprintf(tmp, sizeof(tmp), "550 5.7.1 %s: %s", r->error.code, r->error.reason);
 			break;
+		case PIPELINE_REJECT_DKIM:
+			/*
+			 * RFC 8460: a report without a valid signature is ignored, not refused.
+			 * It is kept (durably) and the message counts as delivered: a 5xx would
+			 * make a relay bounce it to a sender that may well be forged.
+			 */
+			code = 250;
+			snprintf(tmp, sizeof(tmp), "250 2.6.0 Kept in quarantine as %" PRId64
+			    ", not counted: %s", r->quarantine_id, r->error.reason);
+			break;
 		default:
 			code = 554;
 			snprintf(tmp, sizeof(tmp), "554 5.6.0 %s: %s%s; kept in quarantine as %" PRId64,
@@ -898,8 +908,11 @@ smtp_reply_for(const struct pipeline_result *r, char *out, size_t outlen)
 		break;
 	default:
 		code = 451;
-		snprintf(tmp, sizeof(tmp), "451 4.3.0 Storage temporarily unavailable, try again later (%s)",
-		    r->temp_reason[0] ? r->temp_reason : "not stored");
+		if (strncmp(r->temp_reason, "dkim:", 5) == 0)
+			snprintf(tmp, sizeof(tmp), "451 4.4.3 %s; try again later", r->temp_reason);
+		else
+			snprintf(tmp, sizeof(tmp), "451 4.3.0 Storage temporarily unavailable, try again "
+			    "later (%s)", r->temp_reason[0] ? r->temp_reason : "not stored");
 		break;
 	}
 	if (outlen > SMTP_REPLY_MAX - 2)

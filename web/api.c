@@ -13,8 +13,10 @@
  *   GET    /api/v1/quarantine/{id}                reason, detail, copies      (admin)
  *   GET    /api/v1/quarantine/{id}/raw            the raw bytes               (admin)
  *   POST   /api/v1/quarantine/{id}/reprocess      through the pipeline again  (admin)
+ *   POST   /api/v1/quarantine/{id}/release        again, counted even without DKIM (admin)
  *   DELETE /api/v1/quarantine/{id}                row, raw bytes and copies   (admin)
  *   GET    /api/v1/stats                          ingest counters, database   (all domains)
+ *   GET    /api/v1/setup                          domains, rua URIs, DKIM policy (dashboard)
  *
  * Every GET carries an ETag and answers If-None-Match with 304 (web/respond.c). Parameters
  * are checked strictly: an unknown one, a bad value or a window out of bounds is a 400 that
@@ -534,76 +536,52 @@ api_quarantine_body(struct web_req *r, int64_t id, struct buf *body, char *trans
 }
 
 /*
- * POST /api/v1/quarantine/ID/reprocess: the stored raw body through the pipeline again (as
- * transport "reprocess"; a whole message is accepted when the body first came by another
- * transport than HTTP). When it now becomes a report (accepted, duplicate or conflict) the
- * row is marked 'reprocessed' with that report's id, right after the report's commit. This
- * blocks one HTTP worker for one group commit: an operator's action, not a hot path.
+ * POST /api/v1/quarantine/ID/reprocess and /release: the stored raw body through the pipeline
+ * again (pipeline_requeue; release: an operator vouches for it, so DKIM does not keep it out).
+ * This blocks one HTTP worker for one group commit: an operator's action, not a hot path.
  */
 static enum MHD_Result
-api_reprocess(struct web_req *r, int64_t id)
+api_reprocess(struct web_req *r, int64_t id, int release)
 {
 	struct pipeline_job *job = NULL;
 	const struct pipeline_result *pr;
-	struct buf body;
-	enum pipeline_verdict v;
 	enum MHD_Result mrc;
-	char transport[32], peer[48], meta[96], url[64];
+	char url[64], err[200], row[16];
 	json_t *out;
-	int rc = 0;
+	int rc, mark;
 
 	if (api_only_args(r, NULL, &mrc) != 0)
 		return mrc;
-	buf_init(&body, API_RAW_MAX);
-	if (api_quarantine_body(r, id, &body, transport, &mrc) != 0) {
-		buf_free(&body);
-		return mrc;
+	rc = pipeline_requeue(r->pipeline, id, release, &job, &mark, row, err, sizeof(err));
+	if (rc == STORE_ERR) {
+		log_warn("quarantine_unreadable", "quarantine=%" PRId64 " error=\"%s\"", id, err);
+		r->status = MHD_HTTP_INTERNAL_SERVER_ERROR;
+		return web_respond_error(r->conn, r->status, "unreadable", err);
 	}
-	snprintf(peer, sizeof(peer), "quarantine/%" PRId64, id);
-	snprintf(meta, sizeof(meta), "{\"quarantine\":%" PRId64 "}", id);
-	{
-		struct envelope env = {
-			.transport = "reprocess",
-			.peer = peer,
-			.received_at = (int64_t)time(NULL),
-			.body = body.data != NULL ? body.data : "",
-			.len = body.len,
-			.allow_mail = strcmp(transport, "http") != 0,
-			.meta_json = meta,
-		};
-
-		if ((job = pipeline_job_new(r->pipeline, &env)) == NULL) {
-			buf_free(&body);
-			r->status = MHD_HTTP_SERVICE_UNAVAILABLE;
-			return web_respond_error(r->conn, r->status, "out-of-memory", "out of memory");
-		}
-	}
-	v = pipeline_job_store_wait(job);
+	if (rc != 0)
+		return api_store_fail(r, rc);
+	log_info(release ? "quarantine_release" : "quarantine_reprocess", "quarantine=%" PRId64
+	    " token=%" PRId64, id, r->auth.token_id);
 	pr = pipeline_job_result(job);
-	if (v == PIPELINE_ACCEPTED || v == PIPELINE_DUPLICATE || v == PIPELINE_CONFLICT)
-		rc = query_quarantine_mark(r->store, id, pr->report_id);
-	log_info("quarantine_reprocess", "quarantine=%" PRId64 " verdict=%s report=%" PRId64
-	    " mark=%d", id, pipeline_verdict_name(v), pr->report_id, rc);
-	if (v == PIPELINE_TEMPORARY || rc == STORE_TEMP) {
+	if (pr->verdict == PIPELINE_TEMPORARY || mark == STORE_TEMP) {
 		/* Safe to retry: the report, if stored, comes back as a duplicate. */
 		r->status = MHD_HTTP_SERVICE_UNAVAILABLE;
 		mrc = web_respond_json(r->conn, r->status, json_pack("{s:s, s:{s:s, s:s}}", "status",
 		    "temporary", "error", "code", "storage-unavailable", "reason",
-		    v == PIPELINE_TEMPORARY ? pr->temp_reason : "could not mark the quarantine row"),
-		    r->retry_after);
+		    pr->verdict == PIPELINE_TEMPORARY ? pr->temp_reason :
+		    "could not mark the quarantine row"), r->retry_after);
 		goto done;
 	}
 	if (pr->report_id > 0) {
 		snprintf(url, sizeof(url), API_PREFIX "/reports/%" PRId64, pr->report_id);
 		out = json_pack("{s:s, s:I, s:s, s:{s:I, s:s}}", "status",
-		    pipeline_verdict_name(v), "quarantine_id", (json_int_t)id, "quarantine_status",
-		    rc == 0 ? "reprocessed" : "held", "report", "id", (json_int_t)pr->report_id,
-		    "url", url);
+		    pipeline_verdict_name(pr->verdict), "quarantine_id", (json_int_t)id,
+		    "quarantine_status", row, "report", "id", (json_int_t)pr->report_id, "url", url);
 	} else {
 		out = json_pack("{s:s, s:I, s:s, s:n, s:{s:s, s:s, s:s}}", "status",
-		    pipeline_verdict_name(v), "quarantine_id", (json_int_t)id, "quarantine_status",
-		    "held", "report", "error", "code", pr->error.code, "reason", pr->error.reason,
-		    "path", pr->error.path);
+		    pipeline_verdict_name(pr->verdict), "quarantine_id", (json_int_t)id,
+		    "quarantine_status", row, "report", "error", "code", pr->error.code, "reason",
+		    pr->error.reason, "path", pr->error.path);
 		if (out != NULL && pr->quarantine_id > 0 && pr->quarantine_id != id)
 			json_object_set_new(out, "new_quarantine_id", json_integer(pr->quarantine_id));
 	}
@@ -611,11 +589,10 @@ api_reprocess(struct web_req *r, int64_t id)
 	mrc = web_respond_json(r->conn, r->status, out, 0);
 done:
 	pipeline_job_free(job);
-	buf_free(&body);
 	return mrc;
 }
 
-/* /api/v1/quarantine/ID[/raw|/reprocess], admin only when auth is on. */
+/* /api/v1/quarantine/ID[/raw|/reprocess|/release], admin only when auth is on. */
 static enum MHD_Result
 api_quarantine_item(struct web_req *r, const char *rest)
 {
@@ -653,10 +630,10 @@ api_quarantine_item(struct web_req *r, const char *rest)
 			return mrc;
 		return api_answer(r, &c, query_quarantine_get(r->store, id, &out), &out);
 	}
-	if (strcmp(slash, "/reprocess") == 0) {
+	if (strcmp(slash, "/reprocess") == 0 || strcmp(slash, "/release") == 0) {
 		if (strcmp(r->method, MHD_HTTP_METHOD_POST) != 0)
 			return web_respond_method(r, "POST");
-		return api_reprocess(r, id);
+		return api_reprocess(r, id, strcmp(slash, "/release") == 0);
 	}
 	if (strcmp(slash, "/raw") == 0) {
 		struct buf body;
@@ -708,6 +685,37 @@ api_openapi(struct web_req *r)
 	    api_openapi_json_len, 1);
 }
 
+/*
+ * GET /api/v1/setup: what this deployment tells senders (serve.c builds the facts from the
+ * config: served domains, rua URIs, DKIM policy), with the domains the asker may not see left
+ * out, so the dashboard can show the DNS records to publish.
+ */
+static enum MHD_Result
+api_setup(struct web_req *r)
+{
+	enum MHD_Result rc;
+	json_t *out, *doms, *vis;
+	size_t i;
+	json_t *d;
+
+	/* No ETag: the facts come from the config, which a restart may change. */
+	if (api_only_args(r, NULL, &rc) != 0)
+		return rc;
+	out = r->setup_json != NULL ? json_loads(r->setup_json, 0, NULL) : json_object();
+	if (out == NULL || (vis = json_array()) == NULL) {
+		json_decref(out);
+		return api_store_fail(r, STORE_ERR);
+	}
+	doms = json_object_get(out, "domains");
+	json_array_foreach(doms, i, d)
+		if (auth_domain_visible(&r->auth, json_string_value(d)))
+			json_array_append(vis, d);
+	json_object_set_new(out, "domains", vis);
+	json_object_set_new(out, "api_auth", json_boolean(!r->api_auth_off));
+	r->status = MHD_HTTP_OK;
+	return web_respond_json(r->conn, r->status, out, 0);
+}
+
 /* ---- dispatch ---- */
 
 /* The id at the start of s (up to '/' or the end) and what follows it. 0, or -1. */
@@ -748,7 +756,7 @@ api_handle(struct web_req *r)
 		return api_domain_route(r, u + 8);
 	if (!api_is_get(r) && (strcmp(u, "domains") == 0 || strcmp(u, "reports") == 0 ||
 	    strcmp(u, "stats") == 0 || strcmp(u, "openapi.json") == 0 ||
-	    strncmp(u, "reports/", 8) == 0))
+	    strcmp(u, "setup") == 0 || strncmp(u, "reports/", 8) == 0))
 		return web_respond_method(r, "GET, HEAD");
 	if (strcmp(u, "domains") == 0)
 		return api_domains(r);
@@ -758,6 +766,8 @@ api_handle(struct web_req *r)
 		return api_stats(r);
 	if (strcmp(u, "openapi.json") == 0)
 		return api_openapi(r);
+	if (strcmp(u, "setup") == 0)
+		return api_setup(r);
 	if (strncmp(u, "reports/", 8) == 0 && api_id_path(u + 8, &id, &rest) == 0) {
 		if (rest[0] == '\0')
 			return api_report(r, id);

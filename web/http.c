@@ -156,6 +156,7 @@ reject_status(enum pipeline_reject r)
 	case PIPELINE_REJECT_MEDIA: return MHD_HTTP_UNSUPPORTED_MEDIA_TYPE;
 	case PIPELINE_REJECT_TOO_LARGE: return MHD_HTTP_CONTENT_TOO_LARGE;
 	case PIPELINE_REJECT_NOT_SERVED: return MHD_HTTP_FORBIDDEN;
+	case PIPELINE_REJECT_DKIM:       /* mail only: never over HTTP */
 	case PIPELINE_REJECT_INVALID:
 	case PIPELINE_REJECT_NONE: break;
 	}
@@ -375,6 +376,7 @@ handle_read(struct req_ctx *ctx, const char *url, const char *method, unsigned *
 		.retry_after = srv->opt.retry_after_s,
 		.api_auth_off = srv->opt.api_auth_off,
 		.metrics_auth_off = srv->opt.metrics_auth_off,
+		.setup_json = srv->opt.setup_json,
 	};
 	enum MHD_Result rc;
 

@@ -32,6 +32,8 @@ struct http_options {
 	unsigned retry_after_s;           /* Retry-After on 503 */
 	int api_auth_off;                 /* 1: /api/ without bearer tokens (config api_auth off) */
 	int metrics_auth_off;             /* 1: /metrics without bearer tokens (metrics_auth off) */
+	const char *setup_json;           /* GET /api/v1/setup: this deployment's facts as a JSON
+	                                     object text (serve.c builds it); NULL = {} */
 };
 
 struct http_server;

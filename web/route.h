@@ -46,6 +46,7 @@ struct web_req {
 	unsigned retry_after;     /* Retry-After seconds for 503 */
 	int api_auth_off;         /* config api_auth off: /api/ needs no token */
 	int metrics_auth_off;     /* config metrics_auth off: /metrics needs no token */
+	const char *setup_json;   /* /api/v1/setup facts (struct http_options), may be NULL */
 	unsigned status;          /* out: the status queued, for the access log */
 };
 

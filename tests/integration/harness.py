@@ -70,9 +70,11 @@ class Daemon:
         self.log = open(self.log_path, "wb")
         # The read API is open by default here (loopback); tests of auth pass --api-auth on.
         # SMTP is off unless a test asks for it (its default port would clash between daemons).
+        # DKIM is off unless a test asks for it (test_dkim.py): the other mail tests send
+        # unsigned messages and there is no DNS here.
         self.proc = subprocess.Popen([TLSRPTD, "serve", "--db", self.db, "--http", "127.0.0.1:0",
                                       "--api-auth", "off", "--metrics-auth", "off",
-                                      "--smtp", "off"] + self.extra,
+                                      "--smtp", "off", "--dkim", "off"] + self.extra,
                                      stdin=subprocess.DEVNULL, stdout=self.log, stderr=subprocess.STDOUT)
         deadline = time.time() + START_TIMEOUT
         while time.time() < deadline:

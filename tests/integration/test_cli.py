@@ -75,7 +75,13 @@ class Cli(unittest.TestCase):
                "Content-Disposition: attachment; filename=\"sender.example!example.net!1!2.json.gz\"\r\n\r\n"
                + b64.replace("\n", "\r\n") + "--b1--\r\n").encode()
         p = self.write("mail.eml", msg)
+        # Unsigned: with the default dkim require it is not a report we would count.
         r = run("check", "--json", p)
+        self.assertEqual(r.returncode, 65, r)
+        doc = json.loads(r.stdout)
+        self.assertEqual(doc["error"]["code"], "dkim-none")
+        self.assertEqual(doc["dkim"]["result"], "none")
+        r = run("check", "--json", "--dkim", "off", p)
         self.assertEqual(r.returncode, 0, r)
         doc = json.loads(r.stdout)
         self.assertEqual(doc["format"], "mail")

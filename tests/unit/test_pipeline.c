@@ -18,6 +18,7 @@
 #include <sqlite3.h>
 
 #include "collector/buf.h"
+#include "ingest/dkim_keys.h"
 #include "ingest/gz.h"
 #include "ingest/pipeline.h"
 #include "storage/store.h"
@@ -370,6 +371,106 @@ test_async_store(void **state)
 	free(json);
 }
 
+static char *
+read_fixture(const char *name, size_t *len)
+{
+	char path[512];
+	FILE *f;
+	char *p = malloc(1 << 20);
+
+	snprintf(path, sizeof(path), "%s/dkim/%s", TLSRPT_TEST_DATA, name);
+	f = fopen(path, "rb");
+	assert_non_null(f);
+	assert_non_null(p);
+	*len = fread(p, 1, 1 << 20, f);
+	fclose(f);
+	return p;
+}
+
+static enum dkim_key_rc
+keys_temp(void *arg, const char *selector, const char *domain, char *txt, size_t cap, char *err,
+    size_t errlen)
+{
+	(void)arg; (void)selector; (void)domain; (void)txt; (void)cap;
+	snprintf(err, errlen, "timed out");
+	return DKIM_KEY_TEMP;
+}
+
+/* One mail body through a pipeline with the given DKIM policy; the job (caller frees). */
+static struct pipeline_job *
+run_dkim(struct tctx *t, enum pipeline_dkim policy, dkim_key_fn fn, void *arg, const char *file,
+    int release)
+{
+	struct pipeline_options po = { .max_report_size = 1 << 20, .max_gzip_ratio = 100,
+	    .dkim = policy, .dkim_keys = fn, .dkim_keys_arg = arg };
+	struct pipeline *pl = pipeline_new(t->store, &po);
+	size_t len;
+	char *body = read_fixture(file, &len);
+	struct envelope env = { .transport = "smtp", .received_at = 1793577600, .body = body,
+	    .len = len, .allow_mail = 1, .release = release };
+	struct pipeline_job *job;
+
+	assert_non_null(pl);
+	job = pipeline_job_new(pl, &env);
+	assert_non_null(job);
+	pipeline_job_store_wait(job);
+	pipeline_free(pl);  /* the job keeps only its result from here on */
+	free(body);
+	return job;
+}
+
+/* dkim require / record / off, release, temperror: verdicts and what gets stored. */
+static void
+test_dkim_policies(void **state)
+{
+	struct tctx *t = *state;
+	struct dkim_keys_options ko = { .key_file = TLSRPT_TEST_DATA "/dkim/keys.txt", .no_dns = 1 };
+	char err[256];
+	struct dkim_keys *keys = dkim_keys_new(&ko, err, sizeof(err));
+	struct pipeline_job *job;
+	const struct pipeline_result *r;
+
+	assert_non_null(keys);
+	/* require: signed and aligned is counted, with the verdict kept */
+	job = run_dkim(t, PIPELINE_DKIM_REQUIRE, dkim_keys_lookup, keys, "rsa_relaxed.eml", 0);
+	r = pipeline_job_result(job);
+	assert_int_equal(r->verdict, PIPELINE_ACCEPTED);
+	assert_non_null(pipeline_job_dkim(job));
+	assert_int_equal(pipeline_job_dkim(job)->status, DKIM_PASS);
+	pipeline_job_free(job);
+	/* require: unsigned is kept in quarantine with its reason */
+	job = run_dkim(t, PIPELINE_DKIM_REQUIRE, dkim_keys_lookup, keys, "unsigned.eml", 0);
+	r = pipeline_job_result(job);
+	assert_int_equal(r->verdict, PIPELINE_QUARANTINED);
+	assert_int_equal(r->reject, PIPELINE_REJECT_DKIM);
+	assert_string_equal(r->error.code, "dkim-none");
+	assert_string_equal(r->error.reason, "dkim: no signature");
+	pipeline_job_free(job);
+	/* require, released by an operator: stored although unsigned (the fixtures all carry the
+	 * same report, so from here on it is a duplicate of the first) */
+	job = run_dkim(t, PIPELINE_DKIM_REQUIRE, dkim_keys_lookup, keys, "unsigned.eml", 1);
+	assert_int_equal(pipeline_job_result(job)->verdict, PIPELINE_DUPLICATE);
+	assert_int_equal(pipeline_job_dkim(job)->status, DKIM_NONE);
+	pipeline_job_free(job);
+	/* require, key lookup failing for now: temporary, nothing stored */
+	job = run_dkim(t, PIPELINE_DKIM_REQUIRE, keys_temp, NULL, "rsa_simple.eml", 0);
+	r = pipeline_job_result(job);
+	assert_int_equal(r->verdict, PIPELINE_TEMPORARY);
+	assert_int_equal(strncmp(r->temp_reason, "dkim: ", 6), 0);
+	pipeline_job_free(job);
+	/* record: a broken signature is stored all the same, the verdict says fail */
+	job = run_dkim(t, PIPELINE_DKIM_RECORD, dkim_keys_lookup, keys, "revoked.eml", 0);
+	assert_int_equal(pipeline_job_result(job)->verdict, PIPELINE_DUPLICATE);
+	assert_int_equal(pipeline_job_dkim(job)->status, DKIM_FAIL);
+	pipeline_job_free(job);
+	/* off: not checked at all */
+	job = run_dkim(t, PIPELINE_DKIM_OFF, dkim_keys_lookup, keys, "ed25519.eml", 0);
+	assert_int_equal(pipeline_job_result(job)->verdict, PIPELINE_DUPLICATE);
+	assert_null(pipeline_job_dkim(job));
+	pipeline_job_free(job);
+	dkim_keys_free(keys);
+}
+
 int
 main(void)
 {
@@ -381,6 +482,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_size_caps, setup_small, teardown),
 		cmocka_unit_test(test_check_only_pipeline),
 		cmocka_unit_test_setup_teardown(test_async_store, setup_open, teardown),
+		cmocka_unit_test_setup_teardown(test_dkim_policies, setup_open, teardown),
 	};
 	rpt_global_init();
 	return cmocka_run_group_tests(tests, NULL, NULL);

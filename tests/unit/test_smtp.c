@@ -727,6 +727,9 @@ test_reply_for_verdicts(void **state)
 	assert_int_equal(smtp_reply_for(&r, out, sizeof(out)), 451);
 	assert_non_null(strstr(out, "451 4.3.0 "));
 	assert_non_null(strstr(out, "database is locked"));
+	snprintf(r.temp_reason, sizeof(r.temp_reason), "dkim: key lookup failed (d=example.net s=s1)");
+	assert_int_equal(smtp_reply_for(&r, out, sizeof(out)), 451);
+	assert_string_equal(out, "451 4.4.3 dkim: key lookup failed (d=example.net s=s1); try again later");
 	r.verdict = PIPELINE_PENDING;
 	assert_int_equal(smtp_reply_for(&r, out, sizeof(out)), 451);
 
@@ -749,6 +752,13 @@ test_reply_for_verdicts(void **state)
 	r.reject = PIPELINE_REJECT_NOT_SERVED;
 	assert_int_equal(smtp_reply_for(&r, out, sizeof(out)), 550);
 	assert_non_null(strstr(out, "550 5.7.1 "));
+	/* DKIM: kept and ignored (RFC 8460), not refused: no bounce to a forged sender. */
+	r.reject = PIPELINE_REJECT_DKIM;
+	snprintf(r.error.code, sizeof(r.error.code), "dkim-fail");
+	snprintf(r.error.reason, sizeof(r.error.reason), "dkim: body hash mismatch (d=example.net s=s1)");
+	assert_int_equal(smtp_reply_for(&r, out, sizeof(out)), 250);
+	assert_string_equal(out, "250 2.6.0 Kept in quarantine as 7, not counted: dkim: body hash "
+	    "mismatch (d=example.net s=s1)");
 
 	/* Never longer than a reply line may be. */
 	r.reject = PIPELINE_REJECT_INVALID;
