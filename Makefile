@@ -21,10 +21,13 @@ TLS_DIR    ?= var/tls
 
 DEB_PACKAGES = build-essential cmake pkg-config libmicrohttpd-dev libssl-dev libsqlite3-dev \
 	libjansson-dev zlib1g-dev libcmocka-dev python3 curl ca-certificates openssl swaks \
-	python3-dkim python3-nacl opendkim-tools dnsmasq-base
+	python3-dkim python3-nacl opendkim-tools dnsmasq-base chromium
 FUZZ_PACKAGES = clang libclang-rt-14-dev
+# The dashboard's end-to-end test (tests/e2e) drives Debian's chromium with playwright-core from
+# npm (no browser download); Debian's nodejs and npm are installed when there is no node at all.
+E2E_DIR    = tests/e2e
 
-.PHONY: all build deps fuzz-deps run test asan bench fuzz clean
+.PHONY: all build deps fuzz-deps e2e-deps run test asan bench fuzz clean
 
 all: build
 
@@ -39,6 +42,18 @@ deps fuzz-deps:
 		if [ "$$(id -u)" -ne 0 ]; then sudo=sudo; else sudo=; fi; \
 		$$sudo apt-get update -qq && \
 		DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+
+e2e-deps: deps
+	@if [ ! -d $(E2E_DIR)/node_modules/playwright-core ]; then \
+		if ! command -v npm >/dev/null 2>&1; then \
+			echo "make e2e-deps: installing nodejs npm"; \
+			if [ "$$(id -u)" -ne 0 ]; then sudo=sudo; else sudo=; fi; \
+			$$sudo apt-get update -qq && \
+			DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq --no-install-recommends nodejs npm; \
+		fi; \
+		echo "make e2e-deps: npm ci in $(E2E_DIR)"; \
+		cd $(E2E_DIR) && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund --loglevel=error; \
 	fi
 
 build:
@@ -56,10 +71,10 @@ run: deps build $(TLS_DIR)/cert.pem
 	@mkdir -p var
 	./$(BUILD)/tlsrptd serve -c collector/tlsrptd.conf
 
-test: deps build
+test: deps e2e-deps build
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
 
-asan: deps
+asan: deps e2e-deps
 	@cmake -S . -B $(ASAN_BUILD) -DCMAKE_BUILD_TYPE=Debug -DTLSRPT_SANITIZE=ON -DTLSRPT_BENCH=OFF $(CMAKE_FLAGS) >/dev/null
 	@cmake --build $(ASAN_BUILD) -j $(JOBS)
 	cd $(ASAN_BUILD) && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \

@@ -407,6 +407,13 @@ is_read_route(const char *url)
 	return strcmp(url, "/metrics") == 0 || strncmp(url, "/api/", 5) == 0;
 }
 
+/* The dashboard's static files: they hold no data, so no authentication. */
+static int
+is_asset_route(const char *url)
+{
+	return strcmp(url, "/") == 0 || strncmp(url, "/assets/", 8) == 0;
+}
+
 /* ---- dispatch ----------------------------------------------------------------------- */
 
 static enum MHD_Result
@@ -468,6 +475,11 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *
 		if (is_read_route(url)) {
 			/* The read modules check their own methods (the API has POST and DELETE). */
 			rc = handle_read(ctx, url, method, &status);
+		} else if (is_asset_route(url)) {
+			struct web_req ar = { .conn = conn, .method = method, .url = url };
+
+			rc = assets_handle(&ar);
+			status = ar.status;
 		} else if (!is_health_route(url)) {
 			status = MHD_HTTP_NOT_FOUND;
 			rc = web_respond_error(conn, status, "not-found", "no such resource");

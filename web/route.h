@@ -6,6 +6,7 @@
  *   /api/v1/export/...  export_handle   (web/export.c)
  *   /api/v1/...         api_handle      (web/api.c)
  *   /metrics            metrics_handle  (web/metrics.c)
+ *   /, /assets/...      assets_handle   (web/assets.c: the dashboard, without auth_check)
  *
  * Before any of them runs, auth_check (web/auth.c) decides who is asking.
  */
@@ -57,6 +58,8 @@ struct web_req {
 enum MHD_Result api_handle(struct web_req *r);
 enum MHD_Result export_handle(struct web_req *r);
 enum MHD_Result metrics_handle(struct web_req *r);
+/* The dashboard's embedded files (web/assets.c): GET/HEAD of / and /assets/..., no auth needed. */
+enum MHD_Result assets_handle(struct web_req *r);
 
 /*
  * Decides who is asking and fills r->auth. Returns 0 to go on, or -1 after it queued the
