@@ -268,6 +268,29 @@ cli_pipeline_options(const struct config *cfg, struct pipeline_options *po,
 	return 0;
 }
 
+int
+cli_pipeline_open(const struct config *cfg, struct store *st, struct pipeline **pl,
+    struct dkim_keys **keys)
+{
+	struct pipeline_options po;
+
+	*pl = NULL;
+	if (cli_pipeline_options(cfg, &po, keys) != 0)
+		return EX_CONFIG;
+	if ((*pl = pipeline_new(st, &po)) == NULL) {
+		fprintf(stderr, "tlsrptd: out of memory\n");
+		return EX_OSERR;
+	}
+	return 0;
+}
+
+void
+cli_pipeline_close(struct pipeline *pl, struct dkim_keys *keys)
+{
+	pipeline_free(pl);
+	dkim_keys_free(keys);
+}
+
 static const char *
 reject_name(enum pipeline_reject r)
 {
@@ -402,7 +425,6 @@ cmd_check(int argc, char **argv)
 {
 	struct config cfg;
 	struct cli_args args;
-	struct pipeline_options po;
 	struct pipeline *pl = NULL;
 	struct dkim_keys *keys = NULL;
 	int rc, status = 0;
@@ -410,14 +432,8 @@ cmd_check(int argc, char **argv)
 	if ((rc = cli_parse("check", argc, argv, &cfg, &args, 1)) != 0)
 		goto out;
 	rpt_global_init();
-	if (cli_pipeline_options(&cfg, &po, &keys) != 0) {
-		rc = EX_CONFIG;
+	if ((rc = cli_pipeline_open(&cfg, NULL, &pl, &keys)) != 0)
 		goto out;
-	}
-	if ((pl = pipeline_new(NULL, &po)) == NULL) {
-		rc = EX_OSERR;
-		goto out;
-	}
 	for (int i = 0; i < args.n_files; i++) {
 		struct buf b;
 		struct pipeline_job *job;
@@ -448,8 +464,7 @@ cmd_check(int argc, char **argv)
 	}
 	rc = status;
 out:
-	pipeline_free(pl);
-	dkim_keys_free(keys);
+	cli_pipeline_close(pl, keys);
 	cfg_free(&cfg);
 	return rc;
 }
@@ -477,7 +492,6 @@ cmd_ingest(int argc, char **argv)
 {
 	struct config cfg;
 	struct cli_args args;
-	struct pipeline_options po;
 	struct pipeline *pl = NULL;
 	struct dkim_keys *keys = NULL;
 	struct store *st = NULL;
@@ -490,14 +504,8 @@ cmd_ingest(int argc, char **argv)
 		rc = EX_TEMPFAIL;
 		goto out;
 	}
-	if (cli_pipeline_options(&cfg, &po, &keys) != 0) {
-		rc = EX_CONFIG;
+	if ((rc = cli_pipeline_open(&cfg, st, &pl, &keys)) != 0)
 		goto out;
-	}
-	if ((pl = pipeline_new(st, &po)) == NULL) {
-		rc = EX_OSERR;
-		goto out;
-	}
 	for (int i = 0; i < args.n_files; i++) {
 		const char *f = args.files[i];
 		struct buf b;
@@ -543,8 +551,7 @@ cmd_ingest(int argc, char **argv)
 	}
 	rc = any_temp ? EX_TEMPFAIL : any_unreadable ? EX_NOINPUT : any_bad ? EX_DATAERR : 0;
 out:
-	pipeline_free(pl);
-	dkim_keys_free(keys);
+	cli_pipeline_close(pl, keys);
 	store_close(st);
 	cfg_free(&cfg);
 	return rc;

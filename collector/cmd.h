@@ -41,6 +41,15 @@ struct dkim_keys;
 int cli_pipeline_options(const struct config *cfg, struct pipeline_options *po,
     struct dkim_keys **keys);
 
+/*
+ * The pipeline the config implies, storing into st (NULL: a pipeline that only checks), in
+ * *pl, with its DKIM key source in *keys. 0, or an exit status (EX_CONFIG, EX_OSERR) after
+ * printing why. Release both with cli_pipeline_close() (also after a failure).
+ */
+int cli_pipeline_open(const struct config *cfg, struct store *st, struct pipeline **pl,
+    struct dkim_keys **keys);
+void cli_pipeline_close(struct pipeline *pl, struct dkim_keys *keys);
+
 int cmd_serve(int argc, char **argv);
 int cmd_ingest(int argc, char **argv);
 int cmd_check(int argc, char **argv);

@@ -22,7 +22,6 @@
 #include <jansson.h>
 
 #include "collector/cmd.h"
-#include "ingest/dkim_keys.h"
 #include "ingest/pipeline.h"
 #include "storage/query.h"
 
@@ -272,7 +271,6 @@ cmd_quarantine(int argc, char **argv)
 	struct config cfg;
 	struct cli_args args;
 	struct quar_opts o;
-	struct pipeline_options po;
 	struct pipeline *pl = NULL;
 	struct dkim_keys *keys = NULL;
 	struct store *st = NULL;
@@ -320,14 +318,8 @@ cmd_quarantine(int argc, char **argv)
 		rc = EX_TEMPFAIL;
 		goto out;
 	}
-	if (cli_pipeline_options(&cfg, &po, &keys) != 0) {
-		rc = EX_CONFIG;
+	if ((rc = cli_pipeline_open(&cfg, st, &pl, &keys)) != 0)
 		goto out;
-	}
-	if ((pl = pipeline_new(st, &po)) == NULL) {
-		rc = EX_OSERR;
-		goto out;
-	}
 	if (strcmp(verb, "list") == 0) {
 		rc = quar_list(st, &o);
 	} else if (strcmp(verb, "show") == 0) {
@@ -346,8 +338,7 @@ cmd_quarantine(int argc, char **argv)
 	if (rc == 0 && fflush(stdout) != 0)
 		rc = EX_IOERR;
 out:
-	pipeline_free(pl);
-	dkim_keys_free(keys);
+	cli_pipeline_close(pl, keys);
 	store_close(st);
 	cfg_free(&cfg);
 	return rc;

@@ -13,7 +13,6 @@
 
 #include "collector/cmd.h"
 #include "collector/log.h"
-#include "ingest/dkim_keys.h"
 #include "ingest/smtp.h"
 #include "web/http.h"
 
@@ -152,7 +151,6 @@ cmd_serve(int argc, char **argv)
 {
 	struct config cfg;
 	struct cli_args args;
-	struct pipeline_options po;
 	struct pipeline *pl = NULL;
 	struct dkim_keys *keys = NULL;
 	struct store *st = NULL;
@@ -182,14 +180,8 @@ cmd_serve(int argc, char **argv)
 		rc = EX_UNAVAILABLE;
 		goto out;
 	}
-	if (cli_pipeline_options(&cfg, &po, &keys) != 0) {
-		rc = EX_CONFIG;
+	if ((rc = cli_pipeline_open(&cfg, st, &pl, &keys)) != 0)
 		goto out;
-	}
-	if ((pl = pipeline_new(st, &po)) == NULL) {
-		rc = EX_OSERR;
-		goto out;
-	}
 	ho = (struct http_options){
 		.listen = cfg.http_listen,
 		.ingest_paths = (const char *const *)cfg.ingest_paths.v,
@@ -272,8 +264,7 @@ out:
 	else
 		store_close(st); /* commits whatever is still queued */
 	if (!leave_store) {
-		pipeline_free(pl); /* else still reachable from what was left running */
-		dkim_keys_free(keys);
+		cli_pipeline_close(pl, keys); /* else still reachable from what was left running */
 	}
 	if (rc == 0)
 		log_info("stopped", "status=0");

@@ -57,6 +57,8 @@
 #include <openssl/evp.h>
 #include <openssl/x509.h>
 
+#include "ingest/norm.h"
+
 #define DKIM_TAGS_MAX		64	/* tags in one signature or key record */
 #define DKIM_H_NAMES_MAX	256	/* header field names in h= (over-signing included) */
 #define DKIM_SIG_BYTES_MAX	512	/* b= decoded: a 4096-bit RSA signature */
@@ -399,22 +401,6 @@ dkim_length(const char *p, size_t n, uint64_t *v)
 	return 0;
 }
 
-static int
-dkim_b64_value(int c)
-{
-	if (c >= 'A' && c <= 'Z')
-		return c - 'A';
-	if (c >= 'a' && c <= 'z')
-		return c - 'a' + 26;
-	if (c >= '0' && c <= '9')
-		return c - '0' + 52;
-	if (c == '+')
-		return 62;
-	if (c == '/')
-		return 63;
-	return -1;
-}
-
 /*
  * Decodes the base64 p[0..n) into out (at most cap bytes), skipping folding whitespace.
  * Returns the byte count, or -1 on a bad character, bad padding or more than cap bytes.
@@ -435,7 +421,7 @@ dkim_b64(const char *p, size_t n, unsigned char *out, size_t cap)
 			pad++;
 			continue;
 		}
-		if (pad > 0 || (v = dkim_b64_value(c)) < 0)
+		if (pad > 0 || (v = norm_b64_digit(c)) < 0)
 			return -1;
 		acc = acc << 6 | (uint32_t)v;
 		chars++;

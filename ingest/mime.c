@@ -361,22 +361,6 @@ mime_hex(int c)
 	return -1;
 }
 
-static int
-mime_b64_value(int c)
-{
-	if (c >= 'A' && c <= 'Z')
-		return c - 'A';
-	if (c >= 'a' && c <= 'z')
-		return c - 'a' + 26;
-	if (c >= '0' && c <= '9')
-		return c - '0' + 52;
-	if (c == '+')
-		return 62;
-	if (c == '/')
-		return 63;
-	return -1;
-}
-
 static uint32_t
 mime_le16(const unsigned char *p)
 {
@@ -588,7 +572,7 @@ mime_word_decode(const char *t, size_t tlen, int enc, unsigned char *out, size_t
 			out[(*on)++] = (unsigned char)c;
 			continue;
 		}
-		if ((v = mime_b64_value(c)) < 0)
+		if ((v = norm_b64_digit(c)) < 0)
 			break;
 		q[qn++] = (unsigned)v;
 		if (qn == 4) {
@@ -1574,7 +1558,7 @@ mime_b64_push(struct mime *m, unsigned d, const unsigned char *p, size_t n, stru
 		c = p[i];
 		if (c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == '\v' || c == '\f')
 			continue;
-		if ((v = mime_b64_value(c)) < 0) {
+		if ((v = norm_b64_digit(c)) < 0) {
 			dc->b64_end = 1; /* '=' padding, or a byte that is not base64: the end */
 			break;
 		}

@@ -393,3 +393,19 @@ norm_datetime(const char *in, size_t len, int64_t *epoch, int *no_zone, int *len
 		*lenient = soft;
 	return 0;
 }
+
+int
+norm_b64_digit(int c)
+{
+	if (c >= 'A' && c <= 'Z')
+		return c - 'A';
+	if (c >= 'a' && c <= 'z')
+		return c - 'a' + 26;
+	if (c >= '0' && c <= '9')
+		return c - '0' + 52;
+	if (c == '+')
+		return 62;
+	if (c == '/')
+		return 63;
+	return -1;
+}

@@ -36,4 +36,7 @@ int norm_datetime(const char *in, size_t len, int64_t *epoch, int *no_zone, int 
  */
 size_t norm_utf8_decode(const unsigned char *s, size_t len, uint32_t *cp);
 
+/* The value (0-63) of a base64 digit of the standard alphabet (RFC 4648), or -1. */
+int norm_b64_digit(int c);
+
 #endif
