@@ -164,11 +164,21 @@ norm_label(const unsigned char *lab, size_t len, char *out, size_t *o)
 
 	if (len == 0)
 		return -1;
-	for (i = 0; i < len; i++) {
-		if (lab[i] <= 0x20 || lab[i] == 0x7f)
+	if (len == 1 && lab[0] == '*') {
+		/* the wildcard label of an MX pattern ("*.mail.example.com") */
+		if (*o + 1 > NORM_NAME_MAX)
 			return -1;
-		if (lab[i] >= 0x80)
+		out[(*o)++] = '*';
+		return 0;
+	}
+	for (i = 0; i < len; i++) {
+		unsigned char c = lab[i];
+
+		if (c >= 0x80)
 			ascii = 0;
+		else if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+		    (c >= '0' && c <= '9') || c == '-' || c == '_'))
+			return -1;   /* host names: letters, digits, hyphen (and '_' as in SRV names) */
 	}
 	if (ascii) {
 		if (len > NORM_LABEL_MAX || *o + len > NORM_NAME_MAX)

@@ -13,8 +13,10 @@
 
 /*
  * Domain name to lower-case A-labels without a trailing dot. U-labels (UTF-8) are encoded with
- * punycode (RFC 3492) as "xn--..." (no NFC/IDNA mapping beyond ASCII lower-casing). Fails on
- * empty labels, labels over 63 bytes, names over 253 bytes, spaces or control characters.
+ * punycode (RFC 3492) as "xn--..." (no NFC/IDNA mapping beyond ASCII lower-casing). ASCII
+ * bytes must be letters, digits, '-' or '_'; a label "*" alone (an MX pattern's wildcard) is
+ * kept. Fails on empty labels, labels over 63 bytes, names over 253 bytes, and any other
+ * ASCII byte (spaces, control characters, punctuation such as '<' '"' '/' ':' '@').
  * *changed is set to 1 when the result differs from the input (may be NULL).
  */
 int norm_domain(const char *in, size_t len, char out[NORM_DOMAIN_MAX], int *changed);

@@ -268,6 +268,16 @@ job_locate(struct pipeline_job *job)
 	return -1;
 }
 
+/* 1 when d is a domain name in normal form (the parser keeps other text as given, linted). */
+static int
+domain_valid(const char *d)
+{
+	char out[NORM_DOMAIN_MAX];
+	int changed = 0;
+
+	return norm_domain(d, strlen(d), out, &changed) == 0 && !changed;
+}
+
 static int
 domain_served(const struct pipeline_options *opt, const char *domain)
 {
@@ -310,15 +320,16 @@ job_check_domains(struct pipeline_job *job)
 		named++;
 		if (first == NULL)
 			first = pol->domain;
-		if (domain_served(opt, pol->domain)) {
+		if (domain_valid(pol->domain) && domain_served(opt, pol->domain)) {
 			pol->counted = 1;
 			served++;
 		} else {
 			char path[64];
 
 			snprintf(path, sizeof(path), "policies[%zu].policy.policy-domain", i);
-			rpt_add_lint(r, path, "domain-not-served",
-			    "%s is not a domain this collector serves: not counted", pol->domain);
+			rpt_add_lint(r, path, "domain-not-served", "%s is not a domain this collector "
+			    "serves%s: not counted", pol->domain, domain_valid(pol->domain) ? "" :
+			    " (not a domain name)");
 		}
 	}
 	if (named > 0 && served == 0) {
@@ -395,6 +406,7 @@ job_check_dkim(struct pipeline_job *job)
 	}
 	dkim_verify(job->env.body, job->env.len, align, n, job->env.received_at,
 	    opt->dkim_keys, opt->dkim_keys_arg, v);
+	stats_dkim_count(v->status);
 	if (opt->dkim != PIPELINE_DKIM_REQUIRE || job->env.release || v->status == DKIM_PASS)
 		return 0;
 	if (v->status == DKIM_TEMPERROR) {

@@ -14,6 +14,25 @@ static const enum pipeline_verdict stats_verdicts[STATS_VERDICTS] = {
 static struct stats_ingest_row stats_rows[STATS_TRANSPORTS_MAX + 1];
 static size_t stats_n;
 static pthread_mutex_t stats_mu = PTHREAD_MUTEX_INITIALIZER;
+static uint64_t stats_dkim[STATS_DKIM_STATUSES];
+
+void
+stats_dkim_count(enum dkim_status s)
+{
+	if ((unsigned)s >= STATS_DKIM_STATUSES)
+		return;
+	pthread_mutex_lock(&stats_mu);
+	stats_dkim[s]++;
+	pthread_mutex_unlock(&stats_mu);
+}
+
+void
+stats_dkim_snapshot(uint64_t out[STATS_DKIM_STATUSES])
+{
+	pthread_mutex_lock(&stats_mu);
+	memcpy(out, stats_dkim, sizeof(stats_dkim));
+	pthread_mutex_unlock(&stats_mu);
+}
 
 enum pipeline_verdict
 stats_verdict_at(int i)

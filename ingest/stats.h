@@ -32,6 +32,13 @@ void stats_ingest_count(const char *transport, enum pipeline_verdict v);
 /* The verdict counted at index i (0..STATS_VERDICTS-1). */
 enum pipeline_verdict stats_verdict_at(int i);
 
+/* Counts one DKIM verdict of a mailed report (dkim.h), whatever the policy made of it. */
+void stats_dkim_count(enum dkim_status s);
+
+/* The DKIM verdicts counted so far, indexed by enum dkim_status (none, pass, fail, temperror). */
+#define STATS_DKIM_STATUSES 4
+void stats_dkim_snapshot(uint64_t out[STATS_DKIM_STATUSES]);
+
 /*
  * Copies up to max rows (one per transport seen, in the order first seen) into rows.
  * Returns how many were copied.

@@ -135,6 +135,19 @@ metrics_ingest(struct buf *b)
 }
 
 static void
+metrics_dkim(struct buf *b)
+{
+	uint64_t n[STATS_DKIM_STATUSES];
+
+	stats_dkim_snapshot(n);
+	metrics_family(b, "tlsrptd_dkim_verdicts_total", "counter",
+	    "DKIM verdicts of mailed reports since start (dkim require or record).");
+	for (int s = 0; s < STATS_DKIM_STATUSES; s++)
+		buf_printf(b, "tlsrptd_dkim_verdicts_total{result=\"%s\"} %" PRIu64 "\n",
+		    dkim_status_name((enum dkim_status)s), n[s]);
+}
+
+static void
 metrics_http_requests(struct buf *b)
 {
 	metrics_family(b, "tlsrptd_http_requests_total", "counter",
@@ -277,6 +290,7 @@ metrics_handle(struct web_req *r)
 	}
 	buf_init(&b, METRICS_BODY_MAX);
 	metrics_ingest(&b);
+	metrics_dkim(&b);
 	metrics_http_requests(&b);
 	metrics_store(&b, r->store);
 	metrics_database(&b, r);

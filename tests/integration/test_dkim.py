@@ -296,7 +296,16 @@ class TestRequire(DkimTestBase):
         self.expect_quarantine(msg, "dkim-fail", "rsa-sha1")
 
     def test_unsigned(self):
+        before = self.dkim_metrics()
         self.expect_quarantine(report_mail("unsigned"), "dkim-none", "no signature")
+        after = self.dkim_metrics()
+        self.assertEqual(after["none"], before["none"] + 1)
+        self.assertEqual(after["pass"], before["pass"])
+
+    def dkim_metrics(self):
+        text = curl(self.d.url("/metrics")).body.decode()
+        return {m.group(1): int(m.group(2)) for m in
+                re.finditer(r'^tlsrptd_dkim_verdicts_total\{result="(\w+)"\} (\d+)$', text, re.M)}
 
     def test_unknown_selector_without_dns_is_temporary(self):
         # Not in the key file, and the resolver never answers: 451, nothing kept.

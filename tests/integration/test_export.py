@@ -563,15 +563,22 @@ class Metrics(unittest.TestCase):
         self.assertGreaterEqual(val(after, "tlsrptd_writer_queue_depth"), 0)
 
     def test_label_values_escaped(self):
-        # A policy-domain that is not a domain name is kept verbatim (with lint) and counted.
-        odd = 'odd"dom\\ain\nx'
-        post(self.d, report("m2", "Odd", "2026-11-08", [policy(odd, success=3, failures=[])]))
+        # Unknown result types are kept verbatim and become label values.
+        odd = 'odd"type\\x\ny'
+        post(self.d, report("m2", "Odd", "2026-11-08", [policy("odd.example", success=3, failures=[
+            {"result-type": odd, "failed-session-count": 2}])]))
         r = curl(self.d.url("/metrics"))
         text = r.body.decode("utf-8")
         samples, _ = parse_metrics(text)
-        doms = {dict(k[1]).get("domain") for k in samples if k[0] == "tlsrptd_domain_sessions_total"}
-        self.assertIn(odd, doms, text)
-        self.assertIn('domain="odd\\"dom\\\\ain\\nx"', text)
+        types = {dict(k[1]).get("result_type") for k in samples
+                 if k[0] == "tlsrptd_domain_failures_total"}
+        self.assertIn(odd, types, text)
+        self.assertIn('result_type="odd\\"type\\\\x\\ny"', text)
+        # A policy-domain that is not a domain name is no domain served: refused, kept.
+        r = curl(self.d.url("/tlsrpt"), data=json.dumps(report("m3", "Odd", "2026-11-08", [
+            policy('odd"dom\\ain\nx', success=3)])).encode(), content_type="application/tlsrpt+json")
+        self.assertEqual(r.status, 403, r)
+        self.assertEqual(r.json()["error"]["code"], "domain-not-served")
 
     def test_method(self):
         self.assertEqual(curl(self.d.url("/metrics"), method="POST", data=b"x").status, 405)

@@ -67,6 +67,13 @@ test_domain_ascii(void **state)
 		{ "mx\texample.net", NULL, 0 },
 		{ "mx\x01.example.net", NULL, 0 },
 		{ "mx\x7f.example.net", NULL, 0 },
+		{ "bad<img>.example", NULL, 0 },
+		{ "odd\"dom.example", NULL, 0 },
+		{ "a/b.example", NULL, 0 },
+		{ "user@example.net", NULL, 0 },
+		{ "example.net:25", NULL, 0 },
+		{ "m*x.example.net", NULL, 0 },
+		{ "b\xc3\xbc<cher.example", NULL, 0 },
 	};
 
 	(void)state;

@@ -250,6 +250,32 @@ test_served_domains(void **state)
 	free(mixed);
 }
 
+/* Serving every domain still means domains: a policy-domain that is not one is not counted. */
+static void
+test_bad_policy_domain(void **state)
+{
+	struct tctx *t = *state;
+	char *bad = report("r-bad", "bad<img>.example", NULL, 3);
+	char *mixed = report("r-bad-mixed", "example.com", "x y.example", 5);
+	struct pipeline_job *job;
+	const struct pipeline_result *r;
+
+	job = run(t, bad, strlen(bad), 0);
+	r = pipeline_job_result(job);
+	assert_int_equal(r->verdict, PIPELINE_QUARANTINED);
+	assert_int_equal(r->reject, PIPELINE_REJECT_NOT_SERVED);
+	pipeline_job_free(job);
+	job = run(t, mixed, strlen(mixed), 0);
+	assert_int_equal(pipeline_job_result(job)->verdict, PIPELINE_ACCEPTED);
+	assert_int_equal(pipeline_job_report(job)->policies[0].counted, 1);
+	assert_int_equal(pipeline_job_report(job)->policies[1].counted, 0);
+	assert_int_equal(count(t, "SELECT count(*) FROM daily_domain WHERE domain = 'x y.example'"), 0);
+	assert_int_equal(count(t, "SELECT successful FROM daily_domain WHERE domain = 'example.com'"), 5);
+	pipeline_job_free(job);
+	free(bad);
+	free(mixed);
+}
+
 static void
 test_rejections_are_quarantined(void **state)
 {
@@ -478,6 +504,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_json_then_gzip_duplicate, setup_open, teardown),
 		cmocka_unit_test_setup_teardown(test_whole_message_only_where_allowed, setup_open, teardown),
 		cmocka_unit_test_setup_teardown(test_served_domains, setup_served, teardown),
+		cmocka_unit_test_setup_teardown(test_bad_policy_domain, setup_open, teardown),
 		cmocka_unit_test_setup_teardown(test_rejections_are_quarantined, setup_open, teardown),
 		cmocka_unit_test_setup_teardown(test_size_caps, setup_small, teardown),
 		cmocka_unit_test(test_check_only_pipeline),
