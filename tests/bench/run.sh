@@ -13,10 +13,12 @@
 # 5. runs BUILD/parsebench over tests/data/reports/*.json[.gz] (when there are any) and over its
 #    built-in set.
 # 6. runs BUILD/apibench (the read API's queries over its own large database; see apibench.c).
+# 7. runs BUILD/dkimbench over the signed fixtures in tests/data/dkim (see dkimbench.c).
 # The temp dir (database, daemon log) is removed on exit; set BENCH_KEEP=1 to keep it.
 #
 # Environment: BENCH_CONNECTIONS (256), BENCH_THREADS (1), BENCH_REPORTS (20000),
 # BENCH_PARSE_ITERATIONS (20000), BENCH_API_DAYS (365), BENCH_API_ITERATIONS (30),
+# BENCH_DKIM_ITERATIONS (5000),
 # BENCH_KEEP (0). Exit status: 0 when every step passed, 1 otherwise.
 set -euo pipefail
 
@@ -223,6 +225,15 @@ if apibench=$(find_exe apibench 2>/dev/null); then
 	echo "== apibench: $api_days days of reports, then each query ${BENCH_API_ITERATIONS:-30} times"
 	"$apibench" -n "$api_days" -i "${BENCH_API_ITERATIONS:-30}" 2>/dev/null | tee "$tmp/apibench.out" ||
 		fail "apibench exited with an error"
+fi
+
+# dkimbench verifies the signed fixtures of tests/data/dkim (keys from its key file, no DNS).
+if dkimbench=$(find_exe dkimbench 2>/dev/null); then
+	echo "== dkimbench: DKIM verification of signed report emails (one core)"
+	"$dkimbench" -n "${BENCH_DKIM_ITERATIONS:-5000}" "$src/tests/data/dkim/keys.txt" \
+		"$src/tests/data/dkim/rsa_relaxed.eml" "$src/tests/data/dkim/rsa_simple.eml" \
+		"$src/tests/data/dkim/ed25519.eml" | tee "$tmp/dkimbench.out" ||
+		fail "dkimbench exited with an error"
 fi
 
 # ------------------------------------------------------------------ summary
