@@ -708,6 +708,7 @@ import_store(struct importer *imp, const char *transport, const char *peer, cons
 		.body = len > 0 ? body : "",
 		.len = len,
 		.allow_mail = 1,
+		.mail = 1,
 		.meta_json = meta,
 	};
 	struct pipeline_job *job;

@@ -181,7 +181,7 @@ quar_show(struct store *st, struct pipeline *pl, int64_t id, const struct quar_o
 
 		buf_init(&gz, 64u << 20);
 		buf_init(&body, 64u << 20);
-		if ((rc = query_quarantine_raw(st, id, &gz, status, transport)) != 0) {
+		if ((rc = query_quarantine_raw(st, id, &gz, status, transport, NULL)) != 0) {
 			fprintf(stderr, "tlsrptd quarantine show: %s\n", rc == STORE_NOTFOUND ?
 			    "no such quarantine row" : "cannot read the quarantine row");
 			rc = quar_exit(rc);

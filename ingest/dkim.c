@@ -2,37 +2,48 @@
  * dkim: DKIM verification (RFC 6376, RFC 8463 Ed25519) for emailed TLS reports (see dkim.h).
  *
  * One call verifies one whole message: the line ends are made CRLF (a copy only when the
- * message has bare LF), the header section is split into fields once, then each
- * DKIM-Signature field is checked in turn: its tags, its body hash, its key, its header hash.
+ * message has bare LF), the header section is split into fields once, then every
+ * DKIM-Signature field is checked without its key (tags, times, alignment, l=), and those
+ * that could count are verified in order (body hash, key, header hash) until one passes.
  * Memory: the CRLF copy (when needed), one buffer of the header section's size for the data a
- * signature signs, and a fixed context of about 50 KiB (field table, key record). Nothing
- * else grows with the message.
+ * signature signs, the key records fetched (at most DKIM_SIGS_MAX, each at most
+ * DKIM_KEY_TXT_MAX) and a fixed context of about 60 KiB (field table, parsed signatures, key
+ * record). Nothing else grows with the message.
  *
  * Decisions worth knowing:
  * - Line ends: a LF not preceded by CR counts as CRLF (as an MTA would have sent it); a CR
  *   not followed by LF is data. A first line "From sender date" (mbox) is not part of the
  *   message and is skipped.
  * - The header section ends at the first empty line, or at the first line that is neither a
- *   field ("name:" with printable name bytes, blanks allowed before the colon) nor a
- *   continuation of one: that line starts the body (as ingest/mime.c reads it). A message
- *   that ends inside its header section has an empty body; a last field without a line end
- *   is hashed as if it had one.
- * - More than DKIM_HEADER_FIELDS_MAX header fields: every signature fails (which instance h=
- *   picks could not be known). DKIM-Signature fields beyond DKIM_SIGS_MAX are counted only.
+ *   field ("name:" with printable name bytes, blanks allowed before the colon, at most
+ *   DKIM_FIELD_NAME_MAX bytes before the colon) nor a continuation of one: that line starts
+ *   the body (as ingest/mime.c reads it). A message that ends inside its header section has
+ *   an empty body; a last field without a line end is hashed as if it had one.
+ * - Message-wide failures, set on every signature before anything else (dkim_msg_check()):
+ *   a field that must be single (dkim_single) appears twice; the header section ended at a
+ *   line that is a field but for its name's length; more than DKIM_HEADER_FIELDS_MAX header
+ *   fields (which instance h= picks could not be known). DKIM-Signature fields beyond
+ *   DKIM_SIGS_MAX are counted only.
  * - Tag lists are read strictly (RFC 6376 3.2): tag names and values are case sensitive, a
  *   tag twice makes the list invalid; the values of a=, c=, q= and the key's k=, h=, s=,
  *   t= are compared ignoring case. Unknown tags are ignored.
- * - A signature is checked in this order: tags, From in h=, times (t= not in the future, x=
- *   not past, both with DKIM_CLOCK_SKEW), body hash, key, header signature. The body hash
- *   comes before the key so that a message whose body was altered is a permanent failure
- *   and needs no DNS lookup.
+ * - Work is bounded to one key lookup timeout per message: first every signature is checked
+ *   without its key: tags, From in h=, times (t= not in the future, x= not past, both with
+ *   DKIM_CLOCK_SKEW), then whether it could count (l= absent, d= aligned); one that cannot
+ *   fails there, unverified. The others (candidates) are verified in order: body hash, key,
+ *   header signature; the first that passes ends the work (later candidates: FAIL "not
+ *   examined: an earlier signature passed"). The body hash comes before the key so that a
+ *   message whose body was altered is a permanent failure and needs no DNS lookup. Key
+ *   answers are kept for the message (one lookup per selector and domain); after one
+ *   DKIM_KEY_TEMP answer the later candidates are TEMPERROR "not examined after a failed key
+ *   lookup", with no lookup.
  * - The b= value of the signature's own field is emptied from right after its '=' (any
  *   folding whitespace there included) to its last character; blanks after it stay. This
  *   is what dkimpy does; RFC 6376 3.7 asks for no more in the usual "b=..." last position.
  * - h= names the signature's own field would match (another DKIM-Signature) never select
  *   the field being verified: RFC 6376 3.5 forbids listing it, so it cannot be meant.
- * - l=: the body hash covers the first l bytes of the canonical body; l= beyond the body
- *   fails. Such a signature can verify (status PASS) but never counts (RFC 8460 section 3).
+ * - l=: it must be a number, and then the signature fails without being verified: it could
+ *   never count (RFC 8460 section 3), so the length it names is never used.
  * - Key records: v=DKIM1 if present and first; k= rsa (default) or ed25519 and matching a=;
  *   h= if present must list sha256; s= absent or listing email, tlsrpt or *; t=y noted,
  *   t=s requires the i= domain to be d= exactly; p= empty = revoked. RSA keys are DER
@@ -77,10 +88,11 @@
 
 /* Why a signature fails, from least to most telling (struct dkim_verdict.best). */
 enum dkim_rank {
-	DKIM_RANK_SYNTAX = 1,	/* malformed, unacceptable, expired, From not signed */
-	DKIM_RANK_KEY = 2,	/* no key, key lookup failed, bad or unsuitable key */
-	DKIM_RANK_CRYPTO = 3,	/* body hash or signature wrong */
-	DKIM_RANK_VERIFIED = 4,	/* verified but does not count */
+	DKIM_RANK_SKIPPED = 0,	/* not examined (another passed, or a key lookup failed) */
+	DKIM_RANK_POLICY = 1,	/* cannot count: unaligned d=, l= */
+	DKIM_RANK_SYNTAX = 2,	/* malformed, unacceptable, expired, message-wide failure */
+	DKIM_RANK_KEY = 3,	/* no key, key lookup failed, bad or unsuitable key */
+	DKIM_RANK_CRYPTO = 4,	/* body hash or signature wrong */
 	DKIM_RANK_COUNTS = 5
 };
 
@@ -139,8 +151,6 @@ struct dkim_parsed {
 	struct dkim_span bval;	/* the b= value inside the field, to empty it */
 	struct dkim_span h;	/* the h= value */
 	char idomain[DKIM_DOMAIN_MAX + 1]; /* the i= domain, lower case (d= when i= is absent) */
-	int has_l;
-	uint64_t l;
 };
 
 /* Growable-once output: the data a signature signs. */
@@ -151,12 +161,30 @@ struct dkim_out {
 	int err;		/* sticky: the cap was reached (cannot happen with a right cap) */
 };
 
-/* A body hash of one canonicalisation, without l= (shared by the signatures using it). */
+/* A body hash of one canonicalisation (shared by the signatures using it). */
 struct dkim_bodycache {
 	int done;
-	uint64_t canon_len;
 	unsigned char hash[DKIM_HASH_LEN];
 };
+
+/* A key lookup's answer, kept for the message. */
+struct dkim_keyans {
+	char selector[DKIM_SELECTOR_MAX + 1];
+	char domain[DKIM_DOMAIN_MAX + 1];
+	enum dkim_key_rc rc;
+	char *txt;		/* the record (DKIM_KEY_OK), allocated */
+	char err[DKIM_ERR_MAX];
+};
+
+/*
+ * Header fields that must appear at most once (RFC 5322 3.6 and the ones a report is read
+ * by): a second instance lets two readers disagree on which one was signed.
+ */
+static const char *const dkim_single[] = {
+	"from", "sender", "subject", "date", "message-id", "to", "content-type",
+	"content-transfer-encoding", "mime-version", "tls-report-domain", "tls-report-submitter"
+};
+#define DKIM_SINGLE_N (sizeof(dkim_single) / sizeof(dkim_single[0]))
 
 struct dkim_ctx {
 	const char *m;		/* the message with CRLF line ends */
@@ -173,6 +201,16 @@ struct dkim_ctx {
 	size_t nsigs;
 	size_t nignored;
 	int rank[DKIM_SIGS_MAX];
+	struct dkim_parsed ps[DKIM_SIGS_MAX];
+	unsigned char cand[DKIM_SIGS_MAX]; /* passed the checks without key: to be verified */
+	size_t single_off[DKIM_SINGLE_N]; /* first instance of each dkim_single field, + 1 */
+	size_t dup_off;		/* a dkim_single field seen twice: its first instance, + 1 */
+	size_t dup_len;
+	int longname;		/* the header section ended at a field with too long a name */
+	char msgfail[160];	/* a failure of the whole message, "" when none */
+	struct dkim_keyans ka[DKIM_SIGS_MAX];
+	size_t nka;
+	int keytemp;		/* a lookup answered DKIM_KEY_TEMP: no more lookups */
 	struct dkim_out hd;	/* header data of the signature being checked */
 	struct dkim_bodycache bc[2]; /* simple, relaxed */
 	const char *const *aligned_to;
@@ -380,24 +418,18 @@ dkim_number(const char *p, size_t n, int64_t *v)
 	return 0;
 }
 
-/* l=: digits, any number of them; a value past UINT64_MAX saturates (beyond any body). */
+/* l=: digits, any number of them (the value is never used). 0, or -1. */
 static int
-dkim_length(const char *p, size_t n, uint64_t *v)
+dkim_length(const char *p, size_t n)
 {
 	size_t i;
-	uint64_t x = 0;
 
 	if (n == 0)
 		return -1;
 	for (i = 0; i < n; i++) {
-		unsigned d;
-
 		if (!dkim_is_digit((unsigned char)p[i]))
 			return -1;
-		d = (unsigned)(p[i] - '0');
-		x = x > (UINT64_MAX - d) / 10 ? UINT64_MAX : x * 10 + d;
 	}
-	*v = x;
 	return 0;
 }
 
@@ -668,17 +700,32 @@ dkim_line_end(const char *m, size_t pos, size_t n, const char *lf)
 	return (size_t)(lf - m);
 }
 
-/* Files a finished field: in the table (or the overflow flag), and as a signature. */
+/*
+ * Files a finished field: in the table (or the overflow flag), as a signature, and notes a
+ * second instance of a field that must be single.
+ */
 static void
 dkim_field_close(struct dkim_ctx *c, const struct dkim_field *f)
 {
-	size_t idx = c->nfields;
+	const char *name = c->m + f->off;
+	size_t idx = c->nfields, i;
 
 	if (c->nfields < DKIM_HEADER_FIELDS_MAX)
 		c->field[c->nfields++] = *f;
 	else
 		c->overflow = 1;
-	if (!dkim_eq_ci(c->m + f->off, f->namelen, "dkim-signature"))
+	for (i = 0; i < DKIM_SINGLE_N; i++) {
+		if (!dkim_eq_ci(name, f->namelen, dkim_single[i]))
+			continue;
+		if (c->single_off[i] == 0) {
+			c->single_off[i] = f->off + 1;
+		} else if (c->dup_off == 0) {
+			c->dup_off = c->single_off[i];
+			c->dup_len = f->namelen; /* the same name, maybe in another case */
+		}
+		break;
+	}
+	if (!dkim_eq_ci(name, f->namelen, "dkim-signature"))
 		return;
 	if (c->nsigs == DKIM_SIGS_MAX) {
 		c->nignored++;
@@ -730,6 +777,10 @@ dkim_split(struct dkim_ctx *c)
 			k++;
 		if (namelen == 0 || k == end || m[k] != ':')
 			break; /* not a field: the body starts here */
+		if (k - pos > DKIM_FIELD_NAME_MAX) {
+			c->longname = 1; /* not a field either, but one to other readers */
+			break;
+		}
 		if (open)
 			dkim_field_close(c, &f);
 		f.off = pos;
@@ -814,10 +865,9 @@ dkim_canon_field(struct dkim_out *o, const char *t, const struct dkim_field *f, 
 		dkim_put(o, "\r\n", 2);
 }
 
-/* Canonical body bytes on their way into the hash, the first limit of them hashed. */
+/* Canonical body bytes on their way into the hash. */
 struct dkim_bodyh {
 	EVP_MD_CTX *md;
-	uint64_t limit;
 	uint64_t total;		/* canonical bytes produced */
 	size_t bn;
 	int err;
@@ -835,20 +885,16 @@ dkim_bh_flush(struct dkim_bodyh *h)
 static void
 dkim_bh_put(struct dkim_bodyh *h, const char *p, size_t n)
 {
-	uint64_t take = 0;
-
-	if (h->total < h->limit)
-		take = h->limit - h->total < n ? h->limit - h->total : n;
 	h->total += n;
-	while (take > 0) {
+	while (n > 0) {
 		size_t k = sizeof(h->b) - h->bn;
 
-		if (k > take)
-			k = (size_t)take;
+		if (k > n)
+			k = n;
 		memcpy(h->b + h->bn, p, k);
 		h->bn += k;
 		p += k;
-		take -= k;
+		n -= k;
 		if (h->bn == sizeof(h->b))
 			dkim_bh_flush(h);
 	}
@@ -862,12 +908,11 @@ dkim_bh_crlfs(struct dkim_bodyh *h, uint64_t *pending)
 }
 
 /*
- * Hashes the body b[0..n) (CRLF line ends) canonicalised (RFC 6376 3.4.3, 3.4.4), the first
- * limit bytes of it. *canon_len gets the whole canonical length. 0, -1 (OpenSSL), -2 (OOM).
+ * Hashes the body b[0..n) (CRLF line ends) canonicalised (RFC 6376 3.4.3, 3.4.4).
+ * 0, -1 (OpenSSL), -2 (OOM).
  */
 static int
-dkim_body_hash(const char *b, size_t n, int relaxed, uint64_t limit,
-    unsigned char hash[DKIM_HASH_LEN], uint64_t *canon_len)
+dkim_body_hash(const char *b, size_t n, int relaxed, unsigned char hash[DKIM_HASH_LEN])
 {
 	struct dkim_bodyh *h;
 	uint64_t pending = 0;	/* empty lines held back: only kept if content follows */
@@ -879,7 +924,6 @@ dkim_body_hash(const char *b, size_t n, int relaxed, uint64_t limit,
 	if ((h = calloc(1, sizeof(*h))) == NULL || (h->md = EVP_MD_CTX_new()) == NULL)
 		goto out;
 	rc = -1;
-	h->limit = limit;
 	if (EVP_DigestInit_ex(h->md, EVP_sha256(), NULL) != 1)
 		goto out;
 	while (pos < n) {
@@ -930,7 +974,6 @@ dkim_body_hash(const char *b, size_t n, int relaxed, uint64_t limit,
 	dkim_bh_flush(h);
 	if (h->err || EVP_DigestFinal_ex(h->md, hash, &hl) != 1 || hl != DKIM_HASH_LEN)
 		goto out;
-	*canon_len = h->total;
 	rc = 0;
 out:
 	if (h != NULL)
@@ -1109,11 +1152,8 @@ dkim_sig_tags(struct dkim_ctx *c, size_t k, struct dkim_sig *s, struct dkim_pars
 	} else {
 		memcpy(ps->idomain, s->domain, strlen(s->domain) + 1);
 	}
-	if (ts.have[ST_L]) {
-		if (dkim_length(v[ST_L].p, v[ST_L].n, &ps->l) != 0)
-			DKIM_SIG_SYNTAX("malformed signature: l= is not a number");
-		ps->has_l = 1;
-	}
+	if (ts.have[ST_L] && dkim_length(v[ST_L].p, v[ST_L].n) != 0)
+		DKIM_SIG_SYNTAX("malformed signature: l= is not a number");
 	if (ts.have[ST_Q] && !dkim_list_has(v[ST_Q].p, v[ST_Q].n, "dns/txt"))
 		DKIM_SIG_SYNTAX("unsupported query method q=%s",
 		    dkim_clip(q, sizeof(q), v[ST_Q].p, v[ST_Q].n));
@@ -1134,35 +1174,23 @@ dkim_sig_tags(struct dkim_ctx *c, size_t k, struct dkim_sig *s, struct dkim_pars
 static int
 dkim_sig_body(struct dkim_ctx *c, size_t k, struct dkim_sig *s, const struct dkim_parsed *ps)
 {
-	const char *b = c->m + c->body;
-	size_t bn = c->mlen - c->body;
 	struct dkim_bodycache *bc = &c->bc[ps->brelaxed ? 1 : 0];
-	unsigned char hash[DKIM_HASH_LEN];
-	uint64_t clen = 0;
-	int rc = 0;
+	int rc;
 
-	if (!ps->has_l) {
-		if (!bc->done) {
-			rc = dkim_body_hash(b, bn, ps->brelaxed, UINT64_MAX, bc->hash, &bc->canon_len);
-			bc->done = rc == 0;
+	if (!bc->done) {
+		rc = dkim_body_hash(c->m + c->body, c->mlen - c->body, ps->brelaxed, bc->hash);
+		if (rc == -2) {
+			c->nomem = 1;
+			return -1;
 		}
-		memcpy(hash, bc->hash, sizeof(hash));
-	} else {
-		rc = dkim_body_hash(b, bn, ps->brelaxed, ps->l, hash, &clen);
+		if (rc != 0) {
+			dkim_sig_fail(c, s, k, DKIM_FAIL, DKIM_RANK_SYNTAX,
+			    "could not hash the body");
+			return -1;
+		}
+		bc->done = 1;
 	}
-	if (rc == -2) {
-		c->nomem = 1;
-		return -1;
-	}
-	if (rc != 0) {
-		dkim_sig_fail(c, s, k, DKIM_FAIL, DKIM_RANK_SYNTAX, "could not hash the body");
-		return -1;
-	}
-	if (ps->has_l && ps->l > clen) {
-		dkim_sig_fail(c, s, k, DKIM_FAIL, DKIM_RANK_CRYPTO, "l= beyond the body");
-		return -1;
-	}
-	if (CRYPTO_memcmp(hash, ps->bh, sizeof(hash)) != 0) {
+	if (CRYPTO_memcmp(bc->hash, ps->bh, sizeof(bc->hash)) != 0) {
 		dkim_sig_fail(c, s, k, DKIM_FAIL, DKIM_RANK_CRYPTO, "body hash mismatch");
 		return -1;
 	}
@@ -1202,7 +1230,68 @@ dkim_rsa_key(const unsigned char *der, size_t n)
 }
 
 /*
- * Fetches and checks the key of signature k into *pk. 0, or -1 with the failure set.
+ * The key record of s into c->txt (NUL-terminated), the error sentence into err: the answer
+ * kept for the same selector and domain, else the callback's (then kept, unless it is
+ * DKIM_KEY_TEMP: no lookup follows one). Sets c->nomem when an answer cannot be kept.
+ */
+static enum dkim_key_rc
+dkim_key_fetch(struct dkim_ctx *c, const struct dkim_sig *s, char *err, size_t errlen)
+{
+	struct dkim_keyans *ka;
+	enum dkim_key_rc krc;
+	size_t i, n;
+
+	err[0] = '\0';
+	c->txt[0] = '\0';
+	for (i = 0; i < c->nka; i++) {
+		ka = &c->ka[i];
+		if (strcmp(ka->selector, s->selector) != 0 || strcmp(ka->domain, s->domain) != 0)
+			continue;
+		if (ka->txt != NULL)
+			memcpy(c->txt, ka->txt, strlen(ka->txt) + 1);
+		dkim_fmt(err, errlen, "%s", ka->err);
+		return ka->rc;
+	}
+	if (c->keys == NULL) {
+		krc = DKIM_KEY_NONE;
+	} else {
+		krc = c->keys(c->arg, s->selector, s->domain, c->txt, sizeof(c->txt), err, errlen);
+		if (krc != DKIM_KEY_OK && krc != DKIM_KEY_TEMP)
+			krc = DKIM_KEY_NONE;
+	}
+	err[errlen - 1] = '\0';
+	c->txt[sizeof(c->txt) - 1] = '\0';
+	if (krc == DKIM_KEY_TEMP) {
+		c->keytemp = 1;
+		return krc;
+	}
+	if (c->nka == DKIM_SIGS_MAX)
+		return krc; /* cannot happen: one lookup per signature at most */
+	ka = &c->ka[c->nka];
+	memcpy(ka->selector, s->selector, strlen(s->selector) + 1);
+	memcpy(ka->domain, s->domain, strlen(s->domain) + 1);
+	ka->rc = krc;
+	n = strlen(err);
+	if (n >= sizeof(ka->err))
+		n = sizeof(ka->err) - 1;
+	memcpy(ka->err, err, n);
+	ka->err[n] = '\0';
+	ka->txt = NULL;
+	if (krc == DKIM_KEY_OK) {
+		n = strlen(c->txt);
+		if ((ka->txt = malloc(n + 1)) == NULL) {
+			c->nomem = 1;
+			return krc;
+		}
+		memcpy(ka->txt, c->txt, n + 1);
+	}
+	c->nka++;
+	return krc;
+}
+
+/*
+ * Fetches and checks the key of signature k into *pk. 0, or -1 with the failure set (or
+ * c->nomem).
  */
 static int
 dkim_sig_key(struct dkim_ctx *c, size_t k, struct dkim_sig *s, const struct dkim_parsed *ps,
@@ -1216,16 +1305,9 @@ dkim_sig_key(struct dkim_ctx *c, size_t k, struct dkim_sig *s, const struct dkim
 	long pl;
 
 	*pk = NULL;
-	err[0] = '\0';
-	c->txt[0] = '\0';
-	if (c->keys == NULL) {
-		krc = DKIM_KEY_NONE;
-	} else {
-		krc = c->keys(c->arg, s->selector, s->domain, c->txt, sizeof(c->txt), err,
-		    sizeof(err));
-	}
-	err[sizeof(err) - 1] = '\0';
-	c->txt[sizeof(c->txt) - 1] = '\0';
+	krc = dkim_key_fetch(c, s, err, sizeof(err));
+	if (c->nomem)
+		return -1;
 	if (krc == DKIM_KEY_TEMP) {
 		dkim_sig_fail(c, s, k, DKIM_TEMPERROR, DKIM_RANK_KEY, "key lookup failed: %s",
 		    err[0] != '\0' ? dkim_clip(q, sizeof(q), err, strlen(err)) :
@@ -1368,37 +1450,69 @@ dkim_sig_header(struct dkim_ctx *c, size_t k, struct dkim_sig *s, const struct d
 	return 0;
 }
 
-/* Checks signature k into s. */
+/*
+ * The failure of the whole message, if any, into c->msgfail: a field that must be single
+ * appears twice, a field name too long, too many fields.
+ */
 static void
-dkim_sig_one(struct dkim_ctx *c, size_t k, struct dkim_sig *s)
+dkim_msg_check(struct dkim_ctx *c)
 {
-	struct dkim_parsed ps;
-	EVP_PKEY *pk = NULL;
+	char q[DKIM_CLIP + 4];
 
-	memset(&ps, 0, sizeof(ps));
+	if (c->dup_off != 0)
+		dkim_fmt(c->msgfail, sizeof(c->msgfail), "header field %s appears twice: ambiguous",
+		    dkim_clip(q, sizeof(q), c->m + c->dup_off - 1, c->dup_len));
+	else if (c->longname)
+		dkim_fmt(c->msgfail, sizeof(c->msgfail),
+		    "malformed header section: field name longer than %d bytes",
+		    DKIM_FIELD_NAME_MAX);
+	else if (c->overflow)
+		dkim_fmt(c->msgfail, sizeof(c->msgfail), "more than %d header fields",
+		    DKIM_HEADER_FIELDS_MAX);
+}
+
+/*
+ * Checks signature k without its key: the message, its tags, whether it could count. Marks
+ * it a candidate (c->cand[k]) when it passes, else sets its failure.
+ */
+static void
+dkim_sig_precheck(struct dkim_ctx *c, size_t k, struct dkim_sig *s)
+{
 	s->status = DKIM_FAIL;
 	c->rank[k] = DKIM_RANK_SYNTAX;
-	if (dkim_sig_tags(c, k, s, &ps) != 0)
-		return;
-	if (c->overflow) {
-		dkim_sig_fail(c, s, k, DKIM_FAIL, DKIM_RANK_SYNTAX, "more than %d header fields",
-		    DKIM_HEADER_FIELDS_MAX);
+	if (c->msgfail[0] != '\0') {
+		dkim_sig_fail(c, s, k, DKIM_FAIL, DKIM_RANK_SYNTAX, "%s", c->msgfail);
+		(void)dkim_sig_tags(c, k, s, &c->ps[k]); /* for the names: d=, s=, a= */
 		return;
 	}
-	if (dkim_sig_body(c, k, s, &ps) != 0 || dkim_sig_key(c, k, s, &ps, &pk) != 0 ||
-	    dkim_sig_header(c, k, s, &ps, pk) != 0)
+	if (dkim_sig_tags(c, k, s, &c->ps[k]) != 0)
+		return;
+	if (s->has_l) {
+		dkim_sig_fail(c, s, k, DKIM_FAIL, DKIM_RANK_POLICY,
+		    "l= present: not valid for reports");
+		return;
+	}
+	if (!s->aligned) {
+		dkim_sig_fail(c, s, k, DKIM_FAIL, DKIM_RANK_POLICY,
+		    "d=%s is not aligned with the report", s->domain);
+		return;
+	}
+	c->cand[k] = 1;
+}
+
+/* Verifies candidate k into s: body hash, key, header signature. */
+static void
+dkim_sig_verify(struct dkim_ctx *c, size_t k, struct dkim_sig *s)
+{
+	const struct dkim_parsed *ps = &c->ps[k];
+	EVP_PKEY *pk = NULL;
+
+	if (dkim_sig_body(c, k, s, ps) != 0 || dkim_sig_key(c, k, s, ps, &pk) != 0 ||
+	    dkim_sig_header(c, k, s, ps, pk) != 0)
 		goto out;
 	s->status = DKIM_PASS;
-	c->rank[k] = DKIM_RANK_VERIFIED;
-	if (s->has_l) {
-		dkim_fmt(s->reason, sizeof(s->reason), "l= present: not valid for reports");
-	} else if (!s->aligned) {
-		dkim_fmt(s->reason, sizeof(s->reason), "d=%s is not aligned with the report",
-		    s->domain);
-	} else {
-		s->counts = 1;
-		c->rank[k] = DKIM_RANK_COUNTS;
-	}
+	s->counts = 1;
+	c->rank[k] = DKIM_RANK_COUNTS;
 out:
 	EVP_PKEY_free(pk);
 }
@@ -1425,7 +1539,7 @@ dkim_assemble(const struct dkim_ctx *c, struct dkim_verdict *out)
 	for (k = 0; k < out->n_sigs; k++) {
 		if (out->sig[k].status == DKIM_TEMPERROR) {
 			out->status = DKIM_TEMPERROR;
-			best = (int)k;
+			best = (int)k; /* the lookup that failed: the ones after it were skipped */
 			break;
 		}
 	}
@@ -1447,6 +1561,19 @@ dkim_assemble(const struct dkim_ctx *c, struct dkim_verdict *out)
 		    out->n_ignored > 0 ? " (more signatures not examined)" : "");
 }
 
+/* Where c->m[pos] was in the message as given (m[0..n)), before bare LF became CRLF. */
+static size_t
+dkim_orig_offset(const struct dkim_ctx *c, const char *m, size_t n, size_t pos)
+{
+	size_t i, o = 0;
+
+	if (c->copy == NULL)
+		return pos;
+	for (i = 0; i < n && o < pos; i++)
+		o += m[i] == '\n' && (i == 0 || m[i - 1] != '\r') ? 2 : 1;
+	return i;
+}
+
 /* ---------------------------------------------------------------- the API */
 
 int
@@ -1455,7 +1582,7 @@ dkim_verify(const void *msg, size_t len, const char *const *aligned_to, size_t n
 {
 	struct dkim_ctx *c;
 	size_t k;
-	int rc = -1;
+	int rc = -1, passed = 0;
 
 	memset(out, 0, sizeof(*out));
 	out->best = -1;
@@ -1472,12 +1599,29 @@ dkim_verify(const void *msg, size_t len, const char *const *aligned_to, size_t n
 	if (dkim_normalise(c, msg == NULL ? "" : msg, len) != 0)
 		goto out;
 	dkim_split(c);
+	out->body_offset = dkim_orig_offset(c, msg == NULL ? "" : msg, len, c->body);
 	out->n_ignored = c->nignored;
 	out->n_sigs = c->nsigs;
+	dkim_msg_check(c);
+	for (k = 0; k < c->nsigs; k++)
+		dkim_sig_precheck(c, k, &out->sig[k]);
 	for (k = 0; k < c->nsigs; k++) {
-		dkim_sig_one(c, k, &out->sig[k]);
-		if (c->nomem)
-			goto out;
+		struct dkim_sig *s = &out->sig[k];
+
+		if (!c->cand[k])
+			continue;
+		if (passed) {
+			dkim_sig_fail(c, s, k, DKIM_FAIL, DKIM_RANK_SKIPPED,
+			    "not examined: an earlier signature passed");
+		} else if (c->keytemp) {
+			dkim_sig_fail(c, s, k, DKIM_TEMPERROR, DKIM_RANK_SKIPPED,
+			    "not examined after a failed key lookup");
+		} else {
+			dkim_sig_verify(c, k, s);
+			if (c->nomem)
+				goto out;
+			passed = s->counts;
+		}
 	}
 	if (c->nsigs == 0) {
 		out->status = DKIM_NONE;
@@ -1494,6 +1638,8 @@ out:
 		dkim_fmt(out->reason, sizeof(out->reason), "dkim: out of memory");
 	}
 	if (c != NULL) {
+		for (k = 0; k < c->nka; k++)
+			free(c->ka[k].txt);
 		free(c->copy);
 		free(c->hd.p);
 		free(c);

@@ -19,7 +19,10 @@
  * - Lines end at LF; a CR right before the LF is dropped. A bare CR is data.
  * - A header section ends at the first empty line, or at the first line that is neither a
  *   header field ("name:") nor a continuation: that line is the first body line (as Python's
- *   email package does). A line whose first MIME_HOLD_MAX bytes hold no ':' is not a field.
+ *   email package does). A field's name and the blanks before its ':' take at most
+ *   DKIM_FIELD_NAME_MAX bytes (the DKIM verifier reads header sections by the same rule:
+ *   the pipeline checks that both put the body at the same byte); a longer one is a body
+ *   line.
  *   A message with no header at all is therefore all body.
  * - The first occurrence of a header field wins (two Return-Path, two Content-Type...).
  * - Delimiter lines must be exactly "--boundary" or "--boundary--", then optional spaces or
@@ -76,6 +79,7 @@
 
 #include <zlib.h>
 
+#include "ingest/dkim.h"    /* DKIM_FIELD_NAME_MAX: both read header sections alike */
 #include "ingest/norm.h"
 
 #define MIME_HDR_BYTES_DEFAULT	(1024 * 1024)	/* one header section */
@@ -249,6 +253,8 @@ struct mime {
 	struct mime_limits lim;
 	struct mime_level *lv;    /* lim.max_depth + 1 levels */
 	size_t pushed;
+	size_t top_body;          /* bytes the top level has read as body (after its header) */
+	int top_started;          /* the top level's header section has ended */
 	unsigned parts;
 	int unclosed;
 	int failed;               /* sticky: err says why */
@@ -1893,6 +1899,8 @@ mime_hdr_end(struct mime *m, unsigned d)
 	if (d == 0) {
 		struct mime_info *in = &m->info;
 
+		m->top_started = 1;
+
 		mime_copy_value(msg, &m->h.domain, m->h.have_domain, 0, in->tls_report_domain,
 		    sizeof(in->tls_report_domain));
 		mime_copy_value(msg, &m->h.submitter, m->h.have_submitter, 0,
@@ -2030,7 +2038,7 @@ mime_hdr_push(struct mime *m, unsigned d, const unsigned char *p, size_t n)
 			m->fval_end = m->fval_off;
 			continue; /* the ':' is copied with the rest of the line */
 		}
-		if (lv->holdlen == sizeof(lv->hold) ||
+		if (lv->holdlen >= DKIM_FIELD_NAME_MAX ||
 		    !(mime_is_blank(c) || (lv->cls == MIME_CLS_NAME && c > 32 && c < 127))) {
 			mime_hdr_end_replay(m, d);
 			return i;
@@ -2252,6 +2260,10 @@ mime_level_push(struct mime *m, unsigned d, const unsigned char *p, size_t n)
 	size_t k;
 
 	while (n > 0 && !m->failed) {
+		/* Top-level body bytes are counted: where the body started is pushed - top_body. */
+		int top_body = d == 0 && lv->st != MIME_ST_MBOX && lv->st != MIME_ST_MBOXLINE &&
+		    lv->st != MIME_ST_HEADERS;
+
 		switch (lv->st) {
 		case MIME_ST_MBOX:
 			k = 0;
@@ -2292,6 +2304,8 @@ mime_level_push(struct mime *m, unsigned d, const unsigned char *p, size_t n)
 			k = n;
 			break;
 		}
+		if (top_body)
+			m->top_body += k;
 		p += k;
 		n -= k;
 	}
@@ -2415,6 +2429,7 @@ mime_fill_info(const struct mime *m, struct mime_info *info)
 
 	*info = m->info;
 	info->multipart_unclosed = m->unclosed;
+	info->body_offset = m->top_started && !m->failed ? (long long)(m->pushed - m->top_body) : -1;
 	if (!c->active || !c->forwarded)
 		return;
 	if (info->tls_report_domain[0] == '\0')

@@ -40,6 +40,12 @@ struct mime_info {
 	char part_type[128];                          /* lower-case type/subtype of the report part */
 	char part_filename[256];                      /* filename or name parameter, decoded */
 	int multipart_unclosed;                       /* 1 if a multipart never reached its close */
+	long long body_offset;                        /* where the top-level body starts in the
+	                                                 bytes pushed (after the empty line that
+	                                                 ends the header section, or at the first
+	                                                 line that is not a header field; the end
+	                                                 when the message ends in its header
+	                                                 section); -1 when the reader failed */
 };
 
 /*

@@ -12,6 +12,7 @@
 #include <netinet/in.h>
 #include <stdint.h>
 #include <string.h>
+#include <strings.h>
 
 #define NORM_LABEL_MAX  63   /* RFC 1035 2.3.4 */
 #define NORM_NAME_MAX   253  /* without the trailing dot */
@@ -418,4 +419,59 @@ norm_b64_digit(int c)
 	if (c == '/')
 		return 63;
 	return -1;
+}
+
+int
+norm_domain_of(const char *s, char out[NORM_DOMAIN_MAX])
+{
+	const char *b = s, *e, *p, *at = NULL;
+
+	while (*b == ' ' || *b == '\t')
+		b++;
+	e = b + strlen(b);
+	while (e > b && (e[-1] == ' ' || e[-1] == '\t'))
+		e--;
+	if ((p = memchr(b, '<', (size_t)(e - b))) != NULL) {
+		/* Name <addr>: the address inside the brackets, nothing after them */
+		const char *gt = memchr(p, '>', (size_t)(e - p));
+
+		if (gt == NULL || gt + 1 != e)
+			return -1;
+		b = p + 1;
+		e = gt;
+	}
+	if ((size_t)(e - b) > 7 && strncasecmp(b, "mailto:", 7) == 0) {
+		size_t k;
+
+		b += 7;
+		k = strcspn(b, "?,>");           /* the address ends at the query */
+		if (b + k < e)
+			e = b + k;
+	} else if ((p = strstr(b, "://")) != NULL && p < e && p > b &&
+	    strcspn(b, "/?#@:") == (size_t)(p - b)) {
+		/* scheme://authority/...: the host of the authority (after its userinfo) */
+		size_t k;
+
+		b = p + 3;
+		k = strcspn(b, "/?#");
+		if (b + k < e)
+			e = b + k;
+		for (p = b; p < e; p++)
+			if (*p == '@')
+				b = p + 1;
+		if (e <= b || *b == '[')
+			return -1;               /* no host, or an IP literal */
+		if ((p = memchr(b, ':', (size_t)(e - b))) != NULL)
+			e = p;                   /* the port */
+		return e > b && norm_domain(b, (size_t)(e - b), out, NULL) == 0 ? 0 : -1;
+	}
+	for (p = b; p < e; p++)
+		if (*p == '@') {
+			if (at != NULL)
+				return -1;           /* two '@': no guessing which is meant */
+			at = p;
+		}
+	if (at != NULL)
+		b = at + 1;
+	return e > b && norm_domain(b, (size_t)(e - b), out, NULL) == 0 ? 0 : -1;
 }

@@ -38,6 +38,15 @@ int norm_datetime(const char *in, size_t len, int64_t *epoch, int *no_zone, int 
  */
 size_t norm_utf8_decode(const unsigned char *s, size_t len, uint32_t *cp);
 
+/*
+ * The domain an address-like text names, normalised into out: "mailto:user@host?query",
+ * "user@host", "Name <user@host>", a URI "scheme://user@host:port/path" (the host), or a bare
+ * host name. Anything else, or anything ambiguous (two '@' in an address, a '<' without its
+ * '>', an IP literal), names no domain. 0, or -1. (For DKIM alignment: the
+ * reporter's contact-info and TLS-Report-Submitter.)
+ */
+int norm_domain_of(const char *s, char out[NORM_DOMAIN_MAX]);
+
 /* The value (0-63) of a base64 digit of the standard alphabet (RFC 4648), or -1. */
 int norm_b64_digit(int c);
 

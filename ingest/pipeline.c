@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include <openssl/evp.h>
@@ -351,38 +352,13 @@ job_check_domains(struct pipeline_job *job)
 }
 
 /*
- * The domain an address-like text names, normalised into out: the part after the last '@' of
- * an address ("mailto:" or not), the host of a URI, or the text itself. 0, or -1 when it
- * names no domain.
- */
-static int
-domain_of(const char *s, char out[NORM_DOMAIN_MAX])
-{
-	const char *b = s, *e, *at, *scheme;
-
-	while (*b == ' ' || *b == '\t' || *b == '<')
-		b++;
-	if ((scheme = strstr(b, "://")) != NULL) {
-		b = scheme + 3;
-		e = b + strcspn(b, "/:?#>");
-		if ((at = memchr(b, '@', (size_t)(e - b))) != NULL)
-			b = at + 1;
-	} else {
-		e = b + strcspn(b, " \t>,;");
-		for (at = b; at < e; at++)
-			if (*at == '@')
-				b = at + 1;
-	}
-	if (e <= b)
-		return -1;
-	return norm_domain(b, (size_t)(e - b), out, NULL) == 0 ? 0 : -1;
-}
-
-/*
  * Checks the DKIM signatures of a mail job (dkim.h): the domains a signature may align with
- * are those of the report's contact-info and of the TLS-Report-Submitter header. 0 to go on,
- * or -1 when the job was rejected (REQUIRE without a pass). A temperror under REQUIRE sets
- * dkim_temp instead: the sender should try again later.
+ * are those of the report's contact-info and of the TLS-Report-Submitter header. A body that
+ * arrived as mail but is no whole message (a bare report in SMTP DATA) is unsigned. A pass
+ * only counts when the verifier and the MIME reader agree on where the header section ends:
+ * a message readable two ways could show one report to the signature and another to the
+ * parser. 0 to go on, or -1 when the job was rejected (REQUIRE without a pass). A temperror
+ * under REQUIRE sets dkim_temp instead: the sender should try again later.
  */
 static int
 job_check_dkim(struct pipeline_job *job)
@@ -393,19 +369,36 @@ job_check_dkim(struct pipeline_job *job)
 	size_t n = 0;
 	struct dkim_verdict *v;
 
-	if (opt->dkim == PIPELINE_DKIM_OFF || job->result.format != PIPELINE_FMT_MAIL)
+	if (opt->dkim == PIPELINE_DKIM_OFF)
 		return 0;
-	if (job->rpt->contact_info != NULL && domain_of(job->rpt->contact_info, dom[n]) == 0)
-		align[n] = dom[n], n++;
-	if (job->mime->tls_report_submitter[0] != '\0' &&
-	    domain_of(job->mime->tls_report_submitter, dom[n]) == 0)
-		align[n] = dom[n], n++;
+	if (job->result.format != PIPELINE_FMT_MAIL && !job->env.mail)
+		return 0;
 	if ((v = job->dkim = calloc(1, sizeof(*v))) == NULL) {
 		job_reject(job, PIPELINE_REJECT_TOO_LARGE, "out-of-memory", "out of memory");
 		return -1;
 	}
-	dkim_verify(job->env.body, job->env.len, align, n, job->env.received_at,
-	    opt->dkim_keys, opt->dkim_keys_arg, v);
+	if (job->result.format != PIPELINE_FMT_MAIL) {
+		v->status = DKIM_NONE;
+		v->best = -1;
+		snprintf(v->reason, sizeof(v->reason), "dkim: no signature (the mail holds a bare "
+		    "report, not a message)");
+	} else {
+		if (job->rpt->contact_info != NULL && norm_domain_of(job->rpt->contact_info, dom[n]) == 0)
+			align[n] = dom[n], n++;
+		if (job->mime->tls_report_submitter[0] != '\0' &&
+		    norm_domain_of(job->mime->tls_report_submitter, dom[n]) == 0)
+			align[n] = dom[n], n++;
+		dkim_verify(job->env.body, job->env.len, align, n,
+		    job->env.dkim_time ? job->env.dkim_time : job->env.received_at,
+		    opt->dkim_keys, opt->dkim_keys_arg, v);
+		if (v->status == DKIM_PASS && (job->mime->body_offset < 0 ||
+		    (unsigned long long)job->mime->body_offset != (unsigned long long)v->body_offset)) {
+			v->status = DKIM_FAIL;
+			snprintf(v->reason, sizeof(v->reason), "dkim: the header section reads two ways "
+			    "(body at byte %zu for the signature, %lld for the MIME reader)",
+			    v->body_offset, job->mime->body_offset);
+		}
+	}
 	stats_dkim_count(v->status);
 	if (opt->dkim != PIPELINE_DKIM_REQUIRE || job->env.release || v->status == DKIM_PASS)
 		return 0;
@@ -754,13 +747,14 @@ pipeline_requeue(struct pipeline *p, int64_t id, int release, struct pipeline_jo
 	struct buf gz, body;
 	char transport[32], peer[48], meta[96];
 	enum pipeline_verdict v;
+	int64_t first_seen = 0;
 	int rc;
 
 	*job_out = NULL;
 	*mark_rc = STORE_NOTFOUND;
 	buf_init(&gz, PIPELINE_REQUEUE_MAX);
 	buf_init(&body, PIPELINE_REQUEUE_MAX);
-	rc = query_quarantine_raw(p->store, id, &gz, status, transport);
+	rc = query_quarantine_raw(p->store, id, &gz, status, transport, &first_seen);
 	if (rc != 0) {
 		snprintf(err, errlen, "%s", rc == STORE_NOTFOUND ? "no such quarantine row" :
 		    rc == STORE_TEMP ? "storage unavailable" : "cannot read the quarantine row");
@@ -782,6 +776,9 @@ pipeline_requeue(struct pipeline *p, int64_t id, int release, struct pipeline_jo
 			.allow_mail = strcmp(transport, "http") != 0,
 			.meta_json = meta,
 			.release = release,
+			.mail = strcmp(transport, "http") != 0 && strcmp(transport, "file") != 0 &&
+			    strcmp(transport, "stdin") != 0,
+			.dkim_time = first_seen,  /* x= and t= as when it first arrived */
 		};
 
 		if ((job = pipeline_job_new(p, &env)) == NULL) {

@@ -89,6 +89,10 @@ struct envelope {
 	const char *meta_json;         /* transport details as a JSON object text; may be NULL */
 	int release;                   /* 1: an operator released it: DKIM is verified and
 	                                  recorded but does not keep it out */
+	int mail;                      /* 1: it arrived as an email (SMTP, LMTP, a mailbox): with
+	                                  dkim on, a body that is not a whole message (a bare
+	                                  report in DATA) counts as unsigned mail */
+	int64_t dkim_time;             /* the "now" of DKIM's t= and x= checks; 0: received_at */
 };
 
 struct pipeline;

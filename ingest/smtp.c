@@ -1334,6 +1334,7 @@ sess_deliver(void *arg, const struct smtp_delivery *d, char *reply_line, size_t 
 			.body = d->data,
 			.len = d->len,
 			.allow_mail = 1,
+			.mail = 1,
 			.meta_json = meta,
 		};
 

@@ -1895,7 +1895,7 @@ out:
 
 int
 query_quarantine_raw(struct store *s, int64_t id, struct buf *raw_gz, char *status,
-    char *transport)
+    char *transport, int64_t *first_seen)
 {
 	struct qctx q;
 	sqlite3_stmt *st;
@@ -1907,7 +1907,8 @@ query_quarantine_raw(struct store *s, int64_t id, struct buf *raw_gz, char *stat
 		return STORE_NOTFOUND;
 	if (q_open(&q, s, "quarantine-raw") != 0 ||
 	    (st = q_prep(&q, "SELECT raw_gz, status, (SELECT transport FROM report_copies c"
-	    " WHERE c.quarantine = q.id ORDER BY c.id LIMIT 1) FROM quarantine q WHERE id = ?1"))
+	    " WHERE c.quarantine = q.id ORDER BY c.id LIMIT 1), first_seen FROM quarantine q"
+	    " WHERE id = ?1"))
 	    == NULL) {
 		q_close(&q);
 		return q_result(&q, 1);
@@ -1923,6 +1924,8 @@ query_quarantine_raw(struct store *s, int64_t id, struct buf *raw_gz, char *stat
 		snprintf(status, 16, "%s", sqlite3_column_text(st, 1) != NULL ?
 		    (const char *)sqlite3_column_text(st, 1) : "");
 		snprintf(transport, 32, "%s", t != NULL ? t : "");
+		if (first_seen != NULL)
+			*first_seen = sqlite3_column_int64(st, 3);
 		ret = 0;
 	}
 	sqlite3_finalize(st);

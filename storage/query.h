@@ -138,11 +138,12 @@ int query_quarantine_get(struct store *s, int64_t id, json_t **out);
 
 /*
  * The stored raw bytes (gzip) of quarantine row id appended to raw_gz, its status in
- * status (at least 16 bytes) and the transport of its first copy in transport (at least
- * 32 bytes). 0, STORE_NOTFOUND, STORE_TEMP or STORE_ERR.
+ * status (at least 16 bytes), the transport of its first copy in transport (at least
+ * 32 bytes) and when it first arrived in *first_seen (may be NULL). 0, STORE_NOTFOUND,
+ * STORE_TEMP or STORE_ERR.
  */
 int query_quarantine_raw(struct store *s, int64_t id, struct buf *raw_gz, char *status,
-    char *transport);
+    char *transport, int64_t *first_seen);
 
 /*
  * Marks quarantine row id 'reprocessed' as report report_id (through the writer, committed

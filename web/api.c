@@ -518,7 +518,7 @@ api_quarantine_body(struct web_req *r, int64_t id, struct buf *body, char *trans
 	int rc;
 
 	buf_init(&gz, API_RAW_MAX);
-	rc = query_quarantine_raw(r->store, id, &gz, status, transport);
+	rc = query_quarantine_raw(r->store, id, &gz, status, transport, NULL);
 	if (rc != 0) {
 		buf_free(&gz);
 		*mrc = api_store_fail(r, rc);

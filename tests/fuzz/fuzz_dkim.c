@@ -8,8 +8,11 @@
  * RSA-1024 test key for any other (both from tests/data/dkim/keys.txt; the seeds in
  * tests/fuzz/seeds/fuzz_dkim are signed with them by make_fixtures.py, so mutations reach
  * the body hash, the key parser and the signature check). A selector starting "temp" gets
- * DKIM_KEY_TEMP, one starting "none" DKIM_KEY_NONE. The verdict must be consistent: every
- * string NUL-terminated in its array and printable, status, best and counts as dkim.h says.
+ * DKIM_KEY_TEMP, one starting "none" DKIM_KEY_NONE. The callback checks dkim.h's cost bound:
+ * no name asked for twice in one message, none after a DKIM_KEY_TEMP answer, none whose d=
+ * is not aligned. The verdict must be consistent: every string NUL-terminated in its array
+ * and printable; status, best, counts and the "not examined" signatures as dkim.h says; at
+ * most one signature passes; body_offset within the input, at the start of a line.
  */
 #include <stddef.h>
 #include <stdint.h>
@@ -32,13 +35,32 @@ static const char key_ed25519[] =
 
 static const char *const domains[] = { "reporter.example", "recipient.example" };
 
+/* The lookups of one message. */
+struct lookups {
+	char name[DKIM_SIGS_MAX][400];
+	size_t n;
+	int temp;
+};
+
 static enum dkim_key_rc
 fuzz_keys(void *arg, const char *selector, const char *domain, char *txt, size_t cap, char *err,
     size_t errlen)
 {
-	(void)arg;
-	(void)domain;
+	struct lookups *l = arg;
+	size_t i;
+
+	if (l->temp || l->n == DKIM_SIGS_MAX)
+		abort(); /* after a DKIM_KEY_TEMP, or more lookups than signatures */
+	if (!dkim_aligned(domain, domains[0]) && !dkim_aligned(domain, domains[1]))
+		abort(); /* an unaligned signature cannot count: never looked up */
+	snprintf(l->name[l->n], sizeof(l->name[l->n]), "%s._domainkey.%s", selector, domain);
+	for (i = 0; i < l->n; i++) {
+		if (strcmp(l->name[i], l->name[l->n]) == 0)
+			abort(); /* the same key twice */
+	}
+	l->n++;
 	if (strncmp(selector, "temp", 4) == 0) {
+		l->temp = 1;
 		snprintf(err, errlen, "timed out");
 		return DKIM_KEY_TEMP;
 	}
@@ -91,12 +113,16 @@ check_str(const char *s, size_t cap)
 }
 
 static void
-check_verdict(const struct dkim_verdict *v)
+check_verdict(const struct dkim_verdict *v, const uint8_t *data, size_t size,
+    const struct lookups *l)
 {
-	size_t i;
+	size_t i, npass = 0, ntemp = 0;
 
 	check_str(v->reason, sizeof(v->reason));
-	if (v->n_sigs > DKIM_SIGS_MAX)
+	if (v->n_sigs > DKIM_SIGS_MAX || l->n > v->n_sigs)
+		abort();
+	if (v->body_offset > size ||
+	    (v->body_offset > 0 && v->body_offset < size && data[v->body_offset - 1] != '\n'))
 		abort();
 	switch (v->status) {
 	case DKIM_NONE:
@@ -124,21 +150,41 @@ check_verdict(const struct dkim_verdict *v)
 		check_str(s->selector, sizeof(s->selector));
 		check_str(s->algorithm, sizeof(s->algorithm));
 		check_str(s->reason, sizeof(s->reason));
-		if (s->counts != (s->status == DKIM_PASS && !s->has_l && s->aligned))
+		if (s->counts != (s->status == DKIM_PASS) ||
+		    (s->counts && (s->has_l || !s->aligned)))
 			abort();
 		if (s->counts == (s->reason[0] != '\0'))
 			abort();
 		if (s->counts && v->status != DKIM_PASS)
 			abort();
-		if (s->status == DKIM_TEMPERROR && v->status == DKIM_FAIL)
+		npass += (size_t)s->counts;
+		if (s->status == DKIM_TEMPERROR) {
+			/* the first is the failed lookup (the verdict's), the others skipped */
+			if (v->status != DKIM_TEMPERROR || (ntemp == 0) != ((int)i == v->best) ||
+			    (ntemp > 0 && strcmp(s->reason,
+			    "not examined after a failed key lookup") != 0) || !l->temp)
+				abort();
+			ntemp++;
+		}
+		/* "not examined" only after the passing one */
+		if (strcmp(s->reason, "not examined: an earlier signature passed") == 0 &&
+		    (v->status != DKIM_PASS || (int)i < v->best || s->status != DKIM_FAIL))
+			abort();
+		if (v->status == DKIM_PASS && (int)i > v->best && s->aligned && !s->has_l &&
+		    s->status != DKIM_FAIL)
 			abort();
 	}
+	if (npass != (v->status == DKIM_PASS ? 1u : 0u))
+		abort();
+	if ((v->status == DKIM_TEMPERROR) != (ntemp > 0))
+		abort();
 }
 
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct dkim_verdict *v;
+	struct lookups *l;
 	struct walk w;
 
 	w.base = (const char *)data;
@@ -146,11 +192,12 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	w.last = w.base;
 	(void)dkim_tags_parse((const char *)data, size, fuzz_tag, &w);
 
-	if ((v = malloc(sizeof(*v))) == NULL)
+	if ((v = malloc(sizeof(*v))) == NULL || (l = calloc(1, sizeof(*l))) == NULL)
 		abort();
-	if (dkim_verify(data, size, domains, 2, FUZZ_NOW, fuzz_keys, NULL, v) != 0)
+	if (dkim_verify(data, size, domains, 2, FUZZ_NOW, fuzz_keys, l, v) != 0)
 		abort();
-	check_verdict(v);
+	check_verdict(v, data, size, l);
+	free(l);
 	free(v);
 	return 0;
 }

@@ -43,6 +43,20 @@ MICROSOFT = ("Microsoft Corporation", "tlsrpt-noreply@microsoft.com")
 MAILRU = ("Mail.Ru", "tlsrpt@corp.mail.ru")
 POSTFIX = ("mx.sender-site.example", "mailto:postmaster@sender-site.example")
 HOSTER = ("Hosting Provider AS", "tlsrpt@hosting-provider.example")
+# Report-controlled strings that must reach the page as text, never as markup, links or classes.
+HOSTILE = {
+    "reporter": "<img src=x onerror=alert(1)>",
+    "contact": "javascript:alert(1)",
+    "result_type": "<b onmouseover=alert(1)>x</b>",
+    "mx": "mx\"'><img src=x onerror=alert(2)>.example.net",
+    "policy_mx": "mx\"q'.example.net",
+    "mode": "enforce hidden",
+    "report_id": "<script>alert(3)</script>",
+}
+# A 60-character policy domain and 70-character MX names (the 375 px layout must not scroll).
+LONG_DOMAIN = "a" * 47 + ".long.example"
+LONG_MX = ["mxinbound." + LONG_DOMAIN, "mxbackup1." + LONG_DOMAIN]
+assert len(LONG_DOMAIN) == 60 and all(len(m) == 70 for m in LONG_MX)
 
 
 def day(n_ago):
@@ -136,6 +150,19 @@ def fixtures():
     lint["date-range"]["start-datetime"] = day(4) + "T00:00:00"
     lint["policies"][0]["policy"]["mx-host"] = "mx1.example.net"
     add(lint, gz=False)
+    # Hostile strings: reporter, contact-info, a result type with HTML, MX names with quotes and a
+    # mode that is not a mode; two more sending IPs make example.net's sending-IP table longer
+    # than its first 10 rows ("Show all").
+    add(report((HOSTILE["reporter"], HOSTILE["contact"]), 2, [
+        policy("sts", "example.net", 31,
+               [(HOSTILE["result_type"], 2, HOSTILE["mx"], "198.51.100.99"),
+                ("certificate-expired", 1, "mx2.example.net", "198.51.100.98")],
+               mode=HOSTILE["mode"], mx=["mx1.example.net", HOSTILE["policy_mx"]])],
+        rid=HOSTILE["report_id"]), gz=False)
+    # Long names.
+    add(report(GOOGLE, 3, [policy("sts", LONG_DOMAIN, 90,
+                                  [("certificate-host-mismatch", 3, LONG_MX[0], "192.0.2.77")],
+                                  mode="testing", mx=LONG_MX)]))
     # A hosting provider's 150 customer domains in one report (the overview must stay usable).
     hosted = []
     for i in range(150):
@@ -301,6 +328,9 @@ class Dashboard(unittest.TestCase):
                         "screenshots": shots,
                         "chromium": CHROMIUM,
                         "today": TODAY.isoformat(),
+                        "hostile": HOSTILE,
+                        "long_domain": LONG_DOMAIN,
+                        "long_mx": LONG_MX,
                     }
                     t0 = time.time()
                     r = subprocess.run([node, E2E_SCRIPT, json.dumps(cfg)], cwd=E2E_DIR,
@@ -309,10 +339,16 @@ class Dashboard(unittest.TestCase):
                     sys.stderr.write(out)
                     sys.stderr.write("e2e: %.1f s\n" % (time.time() - t0))
                     self.assertEqual(r.returncode, 0, "the dashboard e2e test failed:\n" + out[-6000:])
-                for dd in (d, fresh):
+                # authd is the daemon that was sent both tokens (sign-in, every API request):
+                # neither may be in its log, nor in the others'.
+                self.assertRegex(authd.logtext(), r"event=listening proto=http")
+                for dd in (authd, d, fresh):
                     log = dd.logtext()
                     self.assertNotIn("level=error", log, log[-3000:])
-                    self.assertNotIn(admin, log)
+                    for tok in (admin, read):
+                        self.assertNotIn(tok, log)
+                        secret = tok[len("tlsrpt_"):]
+                        self.assertNotIn(secret[:16], log)   # no part of the secret either
 
 
 if __name__ == "__main__":

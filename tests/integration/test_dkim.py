@@ -307,6 +307,43 @@ class TestRequire(DkimTestBase):
         return {m.group(1): int(m.group(2)) for m in
                 re.finditer(r'^tlsrptd_dkim_verdicts_total\{result="(\w+)"\} (\d+)$', text, re.M)}
 
+    def assert_not_counted(self, msg, report_id):
+        code, text = self.d.deliver(msg)
+        # kept in quarantine: 250 for DKIM, 554 when the body is not even a report
+        self.assertIn(code, (250, 554), text)
+        self.assertRegex(text, r"(?i)kept in quarantine")
+        self.assertNotRegex(text, r"report \d+ accepted")
+        rows = self.d.db_rows("SELECT count(*) FROM reports WHERE report_id = ?", (report_id,))
+        self.assertEqual(rows[0][0], 0)
+        return text
+
+    def test_forged_header_section(self):
+        # A real signed message with a forged report placed above it, behind a header line too
+        # long to be a field: whoever reads that line as a field sees the signed message,
+        # whoever reads it as the body start sees the forgery. Both readers here agree that
+        # it starts the body, so the signature is not in the header section any more.
+        signed = sign(report_mail("genuine-1"), self.keys.rsa, "rsa2048")
+        forged = make_report(report_id="forged-0001", domain="example.com",
+                             org="FORGED", contact="tlsrpt@" + REPORTER)
+        b64 = base64.b64encode(gzip.compress(report_bytes(forged), mtime=0)).decode().rstrip("=")
+        line = (b64 * (1 + 960 // len(b64)))[:960] + ": x"
+        msg = ("Content-Type: application/tlsrpt+gzip\r\nContent-Transfer-Encoding: base64\r\n"
+               + line + "\r\n").encode() + signed
+        self.assert_not_counted(msg, "forged-0001")
+        self.assertEqual(self.d.db_rows("SELECT count(*) FROM reports WHERE report_id = 'genuine-1'")[0][0], 0)
+
+    def test_duplicate_header_above_signature(self):
+        # The MIME reader takes the first TLS-Report-Submitter, the signature covers the last.
+        signed = sign(report_mail("dup-hdr"), self.keys.rsa, "rsa2048")
+        msg = b"TLS-Report-Submitter: evil.example\r\n" + signed
+        text = self.assert_not_counted(msg, "dup-hdr")
+        self.assertIn("appears twice", text)
+
+    def test_bare_report_in_data_is_unsigned(self):
+        # SMTP DATA holding only a report (no header section): not a signed message.
+        text = self.assert_not_counted(report_bytes(make_report(report_id="bare-json")), "bare-json")
+        self.assertIn("dkim: no signature", text)
+
     def test_unknown_selector_without_dns_is_temporary(self):
         # Not in the key file, and the resolver never answers: 451, nothing kept.
         msg = sign(report_mail("no-dns"), self.keys.rsa, "missing")

@@ -4,7 +4,10 @@
  * against the key records of tests/data/dkim/keys.txt, served by a callback local to this
  * file (ingest/dkim_keys.c is not involved). Messages are also altered in memory (a header,
  * the body, the line ends, the signature's tags) to see each failure with its reason; plus
- * dkim_tags_parse() and dkim_aligned() on their own.
+ * dkim_tags_parse() and dkim_aligned() on their own. Messages with several signatures are put
+ * together from the fixtures' DKIM-Signature fields (all sign the same message, unsigned.eml).
+ * The callback fails the test when one message asks for the same key twice or asks for any
+ * after a DKIM_KEY_TEMP answer (dkim.h's cost bound).
  *
  * Signatures carry t=T0; "now" is given explicitly, so the results do not depend on the clock.
  */
@@ -31,8 +34,12 @@ struct keys {
 	size_t len;
 	enum dkim_key_rc force;   /* DKIM_KEY_OK: look up keys.txt */
 	const char *record;       /* non-NULL: served for every name */
-	int calls;
+	int calls;                /* since keys_normal() */
 	char last[300];           /* the last name asked for */
+	/* per dkim_verify() call (reset by verify()) */
+	char asked[DKIM_SIGS_MAX][300];
+	int nasked;
+	int temp_answered;
 };
 
 static struct keys K;
@@ -70,7 +77,10 @@ fixture(const char *name, size_t *len)
 	return slurp(path, len);
 }
 
-/* A dkim_key_fn over keys.txt ("name record" lines) or K.force / K.record. */
+/*
+ * A dkim_key_fn over keys.txt ("name record" lines) or K.force / K.record; a selector
+ * starting "temp" answers DKIM_KEY_TEMP.
+ */
 static enum dkim_key_rc
 test_keys(void *arg, const char *selector, const char *domain, char *txt, size_t cap, char *err,
     size_t errlen)
@@ -81,8 +91,23 @@ test_keys(void *arg, const char *selector, const char *domain, char *txt, size_t
 
 	k->calls++;
 	snprintf(k->last, sizeof(k->last), "%s._domainkey.%s", selector, domain);
+	if (k->temp_answered)
+		fail_msg("%s asked for after a DKIM_KEY_TEMP answer", k->last);
+	for (n = 0; n < (size_t)k->nasked; n++) {
+		if (strcmp(k->asked[n], k->last) == 0)
+			fail_msg("%s asked for twice", k->last);
+	}
+	if (k->nasked == DKIM_SIGS_MAX)
+		fail_msg("more than %d lookups", DKIM_SIGS_MAX);
+	memcpy(k->asked[k->nasked++], k->last, sizeof(k->last));
+	if (k->force == DKIM_KEY_OK && strncmp(selector, "temp", 4) == 0) {
+		snprintf(err, errlen, "timed out");
+		k->temp_answered = 1;
+		return DKIM_KEY_TEMP;
+	}
 	if (k->force != DKIM_KEY_OK) {
 		snprintf(err, errlen, "forced failure");
+		k->temp_answered = k->force == DKIM_KEY_TEMP;
 		return k->force;
 	}
 	if (k->record != NULL) {
@@ -116,6 +141,8 @@ record_of(const char *selector)
 
 	k.force = DKIM_KEY_OK;
 	k.record = NULL;
+	k.nasked = 0;
+	k.temp_answered = 0;
 	assert_int_equal(test_keys(&k, selector, "reporter.example", txt, sizeof(txt), err,
 	    sizeof(err)), DKIM_KEY_OK);
 	return strdup(txt);
@@ -154,12 +181,15 @@ static void
 verify(const char *msg, size_t len, const char *const *al, size_t nal, int64_t now,
     struct dkim_verdict *v)
 {
-	size_t i;
+	size_t i, npass = 0;
 
+	K.nasked = 0;
+	K.temp_answered = 0;
 	assert_int_equal(dkim_verify(msg, len, al, nal, now, test_keys, &K, v), 0);
 	/* invariants of every verdict */
 	assert_true(v->n_sigs <= DKIM_SIGS_MAX);
 	assert_true(strlen(v->reason) < sizeof(v->reason));
+	assert_true(v->body_offset <= len);
 	if (v->status == DKIM_PASS) {
 		assert_string_equal(v->reason, "");
 		assert_true(v->best >= 0 && (size_t)v->best < v->n_sigs);
@@ -174,9 +204,14 @@ verify(const char *msg, size_t len, const char *const *al, size_t nal, int64_t n
 	for (i = 0; i < v->n_sigs; i++) {
 		const struct dkim_sig *s = &v->sig[i];
 
-		assert_int_equal(s->counts, s->status == DKIM_PASS && !s->has_l && s->aligned);
+		assert_int_equal(s->counts, s->status == DKIM_PASS);
+		if (s->counts) {
+			assert_true(s->aligned && !s->has_l);
+			npass++;
+		}
 		assert_true(s->counts ? s->reason[0] == '\0' : s->reason[0] != '\0');
 	}
+	assert_true(npass <= 1); /* verification stops at the first that passes */
 }
 
 static void
@@ -239,6 +274,67 @@ verify_altered(const char *name, const char *from, const char *to, const char *c
 	verify(alt, alen, al, nal, now, v);
 	free(alt);
 	free(msg);
+}
+
+/* The DKIM-Signature field (with its CRLF) of fixture name, from replaced by to if given. */
+static char *
+sig_of(const char *name, const char *from, const char *to)
+{
+	size_t len, alen;
+	char *msg = fixture(name, &len), *end = strstr(msg, "Return-Path:"), *alt;
+
+	assert_non_null(end);
+	*end = '\0';
+	len = (size_t)(end - msg);
+	if (from == NULL)
+		return msg;
+	alt = replace(msg, len, from, to, &alen);
+	free(msg);
+	return alt;
+}
+
+/* sig with one character of its b= value changed: it no longer verifies. */
+static char *
+broken(char *sig)
+{
+	char *b = strstr(sig, " b=");
+
+	assert_non_null(b);
+	assert_true(strlen(b) > 24);
+	b[20] = b[20] == 'A' ? 'B' : 'A';
+	return sig;
+}
+
+/*
+ * unsigned.eml (the message every fixture signs) below the NULL-terminated list of fields
+ * given (each freed), into *len.
+ */
+static char *
+with_fields(size_t *len, ...)
+{
+	va_list ap;
+	size_t blen, o = 0;
+	char *body = fixture("unsigned", &blen), *m, *f;
+
+	va_start(ap, len);
+	while ((f = va_arg(ap, char *)) != NULL)
+		o += strlen(f);
+	va_end(ap);
+	m = malloc(o + blen + 1);
+	assert_non_null(m);
+	o = 0;
+	va_start(ap, len);
+	while ((f = va_arg(ap, char *)) != NULL) {
+		memcpy(m + o, f, strlen(f));
+		o += strlen(f);
+		free(f);
+	}
+	va_end(ap);
+	memcpy(m + o, body, blen);
+	*len = o + blen;
+	m[*len] = '\0';
+	free(body);
+	return m;
 }
 
 /* ---------------------------------------------------------------- signatures that pass */
@@ -386,26 +482,31 @@ test_rfc8463_example(void **state)
 	if ((nl = strchr(rsa, '\n')) != NULL)
 		*nl = '\0';
 	keys_normal();
-	K.record = ed; /* the Ed25519 signature comes first: only it is checked with this key */
+	K.record = ed; /* the Ed25519 signature comes first: it passes, the rsa one is skipped */
 	verify(msg, len, football, 1, NOW, &v);
 	expect(&v, DKIM_PASS, NULL);
 	assert_int_equal(v.best, 0);
 	assert_string_equal(v.sig[0].selector, "brisbane");
 	assert_string_equal(v.sig[0].algorithm, "ed25519-sha256");
-	assert_int_equal(v.sig[1].status, DKIM_FAIL); /* an ed25519 key for the rsa one */
-	K.record = rsa;
+	assert_int_equal(v.sig[1].status, DKIM_FAIL);
+	assert_string_equal(v.sig[1].reason, "not examined: an earlier signature passed");
+	assert_int_equal(K.calls, 1);
+	K.record = rsa; /* an rsa key for the ed25519 one: it fails, the rsa one passes */
 	verify(msg, len, football, 1, NOW, &v);
 	expect(&v, DKIM_PASS, NULL);
 	assert_int_equal(v.best, 1);
 	assert_string_equal(v.sig[1].selector, "test");
-	/* the over-signed Subject: a second one breaks both */
+	assert_string_equal(v.sig[0].reason, "key type k=rsa does not match a=ed25519-sha256");
+	assert_int_equal(K.calls, 3);
+	/* a second Subject (over-signed or not): ambiguous, nothing is looked up */
 	alt = replace(msg, len, "Subject:", "Subject: Dinner is off\nSubject:", &alen);
 	K.record = ed;
 	verify(alt, alen, football, 1, NOW, &v);
-	expect(&v, DKIM_FAIL, "signature did not verify (d=football.example.com s=brisbane)");
-	K.record = rsa;
-	verify(alt, alen, football, 1, NOW, &v);
-	expect(&v, DKIM_FAIL, "signature did not verify (d=football.example.com s=test)");
+	expect(&v, DKIM_FAIL, "dkim: header field Subject appears twice: ambiguous "
+	    "(d=football.example.com s=brisbane)");
+	assert_int_equal(v.sig[1].status, DKIM_FAIL);
+	assert_string_equal(v.sig[1].reason, "header field Subject appears twice: ambiguous");
+	assert_int_equal(K.calls, 3);
 	keys_normal();
 	free(alt);
 	free(rsa);
@@ -430,12 +531,17 @@ test_two_signatures_one_broken(void **state)
 	assert_int_equal(v.sig[1].status, DKIM_PASS);
 	assert_string_equal(v.sig[1].selector, "ed25519");
 	assert_int_equal(v.best, 1);
+	assert_int_equal(K.calls, 2);
 
-	/* the good one made unaligned: the verdict is about it (it verified) */
+	/* both unaligned: neither is looked up, the verdict is about the first */
+	keys_normal();
 	verify_file("two_sigs", (const char *const[]){ "other.example" }, 1, NOW, &v);
 	expect(&v, DKIM_FAIL, "dkim: d=reporter.example is not aligned with the report "
-	    "(d=reporter.example s=ed25519)");
-	assert_int_equal(v.best, 1);
+	    "(d=reporter.example s=rsa2048)");
+	assert_int_equal(v.best, 0);
+	assert_int_equal(v.sig[1].status, DKIM_FAIL);
+	assert_string_equal(v.sig[1].reason, "d=reporter.example is not aligned with the report");
+	assert_int_equal(K.calls, 0);
 }
 
 static void
@@ -507,38 +613,36 @@ test_tampered_body(void **state)
 	expect(&v, DKIM_PASS, NULL);
 }
 
+/* l= never counts: such a signature fails unverified, without a key lookup. */
 static void
 test_length_tag(void **state)
 {
 	struct dkim_verdict v;
-	size_t len, alen;
-	char *msg, *cut;
 
 	(void)state;
 	keys_normal();
 	verify_file("length", reporter, 1, NOW, &v);
 	expect(&v, DKIM_FAIL, "dkim: l= present: not valid for reports (d=reporter.example "
 	    "s=rsa2048)");
-	assert_int_equal(v.sig[0].status, DKIM_PASS); /* verified (the footer is past l=) */
+	assert_int_equal(v.sig[0].status, DKIM_FAIL);
 	assert_int_equal(v.sig[0].has_l, 1);
 	assert_int_equal(v.sig[0].counts, 0);
 	assert_int_equal(v.sig[0].aligned, 1);
-	/* inside l=: checked */
+	assert_int_equal(K.calls, 0);
+	/* not verified: a body altered inside l= says the same */
 	verify_altered("length", "\"total-failure-session-count\":1",
 	    "\"total-failure-session-count\":0", reporter, 1, NOW, &v);
-	expect(&v, DKIM_FAIL, "body hash mismatch");
-	/* past l=: not */
-	verify_altered("length", "A footer added", "A footer changed", reporter, 1, NOW, &v);
-	expect(&v, DKIM_FAIL, "l= present");
-	assert_int_equal(v.sig[0].status, DKIM_PASS);
-	/* the body cut short of l= */
-	msg = fixture("length", &len);
-	cut = replace(msg, len, "--=_tlsrpt_1--", "", &alen);
-	alen = (size_t)(strstr(cut, "\"report-id\"") - cut);
-	verify(cut, alen, reporter, 1, NOW, &v);
-	expect(&v, DKIM_FAIL, "l= beyond the body");
-	free(cut);
-	free(msg);
+	expect(&v, DKIM_FAIL, "l= present: not valid for reports");
+	/* unaligned as well: l= is named */
+	verify_file("length", (const char *const[]){ "other.example" }, 1, NOW, &v);
+	expect(&v, DKIM_FAIL, "l= present: not valid for reports");
+	assert_int_equal(v.sig[0].aligned, 0);
+	assert_int_equal(K.calls, 0);
+	/* an l= that is no number is a malformed signature first */
+	verify_altered("rsa_relaxed", "bh=", "l=12x; bh=", reporter, 1, NOW, &v);
+	expect(&v, DKIM_FAIL, "malformed signature: l= is not a number");
+	assert_int_equal(v.sig[0].has_l, 1);
+	assert_int_equal(K.calls, 0);
 }
 
 static void
@@ -550,21 +654,23 @@ test_oversigned_from(void **state)
 	keys_normal();
 	verify_file("oversigned", reporter, 1, NOW, &v);
 	expect(&v, DKIM_PASS, NULL);
-	/* a second From, above or below the signed one: signed as absent, so it fails */
+	/*
+	 * A second From, above or below the signed one, over-signed or not: ambiguous (before,
+	 * one added above a From signed without over-signing went unnoticed).
+	 */
 	verify_altered("oversigned", "Return-Path:",
 	    "From: <noreply@attacker.example>\r\nReturn-Path:", reporter, 1, NOW, &v);
-	expect(&v, DKIM_FAIL, "signature did not verify");
+	expect(&v, DKIM_FAIL, "header field From appears twice: ambiguous");
 	verify_altered("oversigned", "To: tlsrpt@",
 	    "From: <noreply@attacker.example>\r\nTo: tlsrpt@", reporter, 1, NOW, &v);
-	expect(&v, DKIM_FAIL, "signature did not verify");
-	/* without over-signing, a From added above the signed (bottom) one goes unnoticed */
+	expect(&v, DKIM_FAIL, "header field From appears twice: ambiguous");
 	verify_altered("rsa_relaxed", "Return-Path:",
 	    "From: <noreply@attacker.example>\r\nReturn-Path:", reporter, 1, NOW, &v);
-	expect(&v, DKIM_PASS, NULL);
-	/* ...but one added below it is the one h= picks */
+	expect(&v, DKIM_FAIL, "header field From appears twice: ambiguous");
 	verify_altered("rsa_relaxed", "To: tlsrpt@",
 	    "From: <noreply@attacker.example>\r\nTo: tlsrpt@", reporter, 1, NOW, &v);
-	expect(&v, DKIM_FAIL, "signature did not verify");
+	expect(&v, DKIM_FAIL, "header field From appears twice: ambiguous");
+	assert_int_equal(K.calls, 1);
 }
 
 /* ---------------------------------------------------------------- time */
@@ -794,11 +900,18 @@ test_alignment(void **state)
 	verify_file("rsa_relaxed", (const char *const[]){ "other.example" }, 1, NOW, &v);
 	expect(&v, DKIM_FAIL, "dkim: d=reporter.example is not aligned with the report "
 	    "(d=reporter.example s=rsa2048)");
-	assert_int_equal(v.sig[0].status, DKIM_PASS);
+	assert_int_equal(v.sig[0].status, DKIM_FAIL); /* not verified */
 	assert_int_equal(v.sig[0].aligned, 0);
 	assert_int_equal(v.sig[0].counts, 0);
+	assert_int_equal(v.sig[0].has_l, 0);
 	verify_file("rsa_relaxed", NULL, 0, NOW, &v);
 	expect(&v, DKIM_FAIL, "is not aligned with the report");
+	/* not looked up: even a body altered says "not aligned" */
+	verify_altered("rsa_relaxed", "\"total-failure-session-count\":1",
+	    "\"total-failure-session-count\":0", (const char *const[]){ "other.example" }, 1,
+	    NOW, &v);
+	expect(&v, DKIM_FAIL, "dkim: d=reporter.example is not aligned with the report");
+	assert_int_equal(K.calls, 0);
 	verify_file("rsa_relaxed", (const char *const[]){ "mail.reporter.example" }, 1, NOW, &v);
 	expect(&v, DKIM_PASS, NULL);
 	verify_file("rsa_relaxed", (const char *const[]){ "other.example", "reporter.example" }, 2,
@@ -877,6 +990,12 @@ test_many_signatures(void **state)
 	expect(&v, DKIM_PASS, NULL);
 	assert_int_equal(v.n_sigs, DKIM_SIGS_MAX);
 	assert_int_equal(v.n_ignored, 2);
+	assert_int_equal(v.best, 0);
+	assert_int_equal(K.calls, 1);
+	for (i = 1; i < DKIM_SIGS_MAX; i++) {
+		assert_int_equal(v.sig[i].status, DKIM_FAIL);
+		assert_string_equal(v.sig[i].reason, "not examined: an earlier signature passed");
+	}
 	m[slen * (n - 1) + len] = '\0';
 	alt = replace(m, slen * (n - 1) + len, "\"total-failure-session-count\":1",
 	    "\"total-failure-session-count\":0", &len);
@@ -884,6 +1003,9 @@ test_many_signatures(void **state)
 	expect(&v, DKIM_FAIL, "body hash mismatch");
 	assert_non_null(strstr(v.reason, "more signatures not examined"));
 	assert_int_equal(v.best, 0);
+	assert_int_equal(K.calls, 1);
+	for (i = 0; i < DKIM_SIGS_MAX; i++)
+		assert_string_equal(v.sig[i].reason, "body hash mismatch");
 	free(alt);
 	free(m);
 	free(msg);
@@ -904,12 +1026,380 @@ test_too_many_fields(void **state)
 	assert_non_null(m);
 	o = (size_t)(end - msg);
 	memcpy(m, msg, o);
-	for (i = 0; i < DKIM_HEADER_FIELDS_MAX; i++)
+	for (i = 0; i < DKIM_HEADER_FIELDS_MAX - 11; i++) /* + 12 fields of the fixture: 1001 */
 		o += (size_t)sprintf(m + o, "X-Pad: %06zu\r\n", i);
 	memcpy(m + o, end, len - (size_t)(end - msg));
 	o += len - (size_t)(end - msg);
 	verify(m, o, reporter, 1, NOW, &v);
 	expect(&v, DKIM_FAIL, "dkim: more than 1000 header fields (d=reporter.example s=rsa2048)");
+	assert_int_equal(K.calls, 0);
+	/* one fewer: fine */
+	o = (size_t)(end - msg);
+	for (i = 0; i < DKIM_HEADER_FIELDS_MAX - 12; i++)
+		o += (size_t)sprintf(m + o, "X-Pad: %06zu\r\n", i);
+	memcpy(m + o, end, len - (size_t)(end - msg));
+	o += len - (size_t)(end - msg);
+	verify(m, o, reporter, 1, NOW, &v);
+	expect(&v, DKIM_PASS, NULL);
+	free(m);
+	free(msg);
+}
+
+/* ---------------------------------------------------------------- the cost bound */
+
+/* Eight aligned signatures whose key lookups would time out: one lookup, then none. */
+static void
+test_temp_stops_lookups(void **state)
+{
+	struct dkim_verdict v;
+	char *m, sel[32];
+	size_t len, i;
+	char *f[DKIM_SIGS_MAX];
+
+	(void)state;
+	for (i = 0; i < DKIM_SIGS_MAX; i++) {
+		snprintf(sel, sizeof(sel), "s=sel%zu;", i);
+		f[i] = sig_of("rsa_relaxed", "s=rsa2048;", sel);
+	}
+	m = with_fields(&len, f[0], f[1], f[2], f[3], f[4], f[5], f[6], f[7], (char *)NULL);
+	keys_normal();
+	K.force = DKIM_KEY_TEMP;
+	verify(m, len, reporter, 1, NOW, &v);
+	expect(&v, DKIM_TEMPERROR, "dkim: key lookup failed: forced failure (d=reporter.example "
+	    "s=sel0)");
+	assert_int_equal(K.calls, 1);
+	assert_int_equal(v.n_sigs, DKIM_SIGS_MAX);
+	assert_int_equal(v.best, 0);
+	assert_int_equal(v.sig[0].status, DKIM_TEMPERROR);
+	for (i = 1; i < DKIM_SIGS_MAX; i++) {
+		assert_int_equal(v.sig[i].status, DKIM_TEMPERROR);
+		assert_string_equal(v.sig[i].reason, "not examined after a failed key lookup");
+	}
+	/* with no key at all: each one is looked up, once */
+	keys_normal();
+	K.force = DKIM_KEY_NONE;
+	verify(m, len, reporter, 1, NOW, &v);
+	expect(&v, DKIM_FAIL, "dkim: no key for sel0._domainkey.reporter.example");
+	assert_int_equal(K.calls, DKIM_SIGS_MAX);
+	free(m);
+
+	/*
+	 * No key, then a lookup that times out, then one that would pass: the third is not
+	 * examined, the verdict is about the second.
+	 */
+	keys_normal();
+	m = with_fields(&len, sig_of("rsa_relaxed", "s=rsa2048;", "s=nokey;"),
+	    sig_of("rsa_relaxed", "s=rsa2048;", "s=temp1;"), sig_of("ed25519", NULL, NULL),
+	    (char *)NULL);
+	verify(m, len, reporter, 1, NOW, &v);
+	expect(&v, DKIM_TEMPERROR, "dkim: key lookup failed: timed out (d=reporter.example "
+	    "s=temp1)");
+	assert_int_equal(K.calls, 2);
+	assert_int_equal(v.best, 1);
+	assert_int_equal(v.sig[0].status, DKIM_FAIL);
+	assert_string_equal(v.sig[0].reason, "no key for nokey._domainkey.reporter.example");
+	assert_int_equal(v.sig[2].status, DKIM_TEMPERROR);
+	assert_string_equal(v.sig[2].reason, "not examined after a failed key lookup");
+	free(m);
+
+	/* ...but one that fails before its key is needed does not stop the others */
+	m = with_fields(&len, sig_of("rsa_relaxed", "s=rsa2048;", "s=temp1; l=1;"),
+	    sig_of("rsa_relaxed", "a=rsa-sha256", "a=rsa-sha1"), sig_of("ed25519", NULL, NULL),
+	    (char *)NULL);
+	keys_normal();
+	verify(m, len, reporter, 1, NOW, &v);
+	expect(&v, DKIM_PASS, NULL);
+	assert_int_equal(v.best, 2);
+	assert_int_equal(K.calls, 1);
+	assert_string_equal(K.last, "ed25519._domainkey.reporter.example");
+	free(m);
+}
+
+/* The same selector and domain twice in a message: looked up once. */
+static void
+test_same_key_once(void **state)
+{
+	struct dkim_verdict v;
+	char *m;
+	size_t len;
+
+	(void)state;
+	m = with_fields(&len, broken(sig_of("rsa_relaxed", NULL, NULL)),
+	    sig_of("rsa_relaxed", NULL, NULL), (char *)NULL);
+	keys_normal();
+	verify(m, len, reporter, 1, NOW, &v);
+	expect(&v, DKIM_PASS, NULL);
+	assert_int_equal(v.best, 1);
+	assert_string_equal(v.sig[0].reason, "signature did not verify");
+	assert_int_equal(K.calls, 1);
+	/* the answer kept is the answer given: no key, twice */
+	keys_normal();
+	K.force = DKIM_KEY_NONE;
+	verify(m, len, reporter, 1, NOW, &v);
+	expect(&v, DKIM_FAIL, "no key for rsa2048._domainkey.reporter.example");
+	assert_string_equal(v.sig[1].reason, "no key for rsa2048._domainkey.reporter.example");
+	assert_int_equal(K.calls, 1);
+	/* ...and a key record served once is checked for each (an ed25519 key, rsa-sha256) */
+	keys_normal();
+	K.record = "v=DKIM1; k=ed25519; p=11qYAYKxCrfVS/7TyWQHOg7hcvPapiMlrwIaaPcHURo=";
+	verify(m, len, reporter, 1, NOW, &v);
+	expect(&v, DKIM_FAIL, "key type k=ed25519 does not match a=rsa-sha256");
+	assert_string_equal(v.sig[1].reason, "key type k=ed25519 does not match a=rsa-sha256");
+	assert_int_equal(K.calls, 1);
+	keys_normal();
+	free(m);
+	/* names compared as read (lower case): s=RSA2048 is the same key */
+	m = with_fields(&len, broken(sig_of("rsa_relaxed", "s=rsa2048;", "s=RSA2048;")),
+	    sig_of("rsa_relaxed", NULL, NULL), (char *)NULL);
+	verify(m, len, reporter, 1, NOW, &v);
+	expect(&v, DKIM_PASS, NULL);
+	assert_int_equal(K.calls, 1);
+	free(m);
+}
+
+/* A signature that passes ends the work: a broken one after it is not examined. */
+static void
+test_pass_first_stops(void **state)
+{
+	struct dkim_verdict v;
+	char *m;
+	size_t len;
+
+	(void)state;
+	m = with_fields(&len, sig_of("rsa_relaxed", NULL, NULL), broken(sig_of("ed25519", NULL,
+	    NULL)), (char *)NULL);
+	keys_normal();
+	verify(m, len, reporter, 1, NOW, &v);
+	expect(&v, DKIM_PASS, NULL);
+	assert_int_equal(v.n_sigs, 2);
+	assert_int_equal(v.best, 0);
+	assert_int_equal(v.sig[0].status, DKIM_PASS);
+	assert_int_equal(v.sig[1].status, DKIM_FAIL);
+	assert_string_equal(v.sig[1].reason, "not examined: an earlier signature passed");
+	assert_int_equal(v.sig[1].counts, 0);
+	assert_int_equal(K.calls, 1);
+	assert_string_equal(K.last, "rsa2048._domainkey.reporter.example");
+	free(m);
+	/* the other way round: both examined */
+	m = with_fields(&len, broken(sig_of("ed25519", NULL, NULL)), sig_of("rsa_relaxed", NULL,
+	    NULL), (char *)NULL);
+	keys_normal();
+	verify(m, len, reporter, 1, NOW, &v);
+	expect(&v, DKIM_PASS, NULL);
+	assert_int_equal(v.best, 1);
+	assert_string_equal(v.sig[0].reason, "signature did not verify");
+	assert_int_equal(K.calls, 2);
+	free(m);
+}
+
+/* ---------------------------------------------------------------- ambiguous headers */
+
+static void
+test_ambiguous_headers(void **state)
+{
+	static const struct {
+		const char *at, *field, *name;
+	} cases[] = {
+		{ "DKIM-Signature:", "From: <noreply@attacker.example>\r\n", "From" },
+		{ "Return-Path:", "content-type: text/plain\r\n", "content-type" },
+		{ "Return-Path:", "TLS-Report-Domain: attacker.example\r\n", "TLS-Report-Domain" },
+		{ "X-Mixed:", "TLS-REPORT-DOMAIN: attacker.example\r\n", "TLS-Report-Domain" },
+		{ "X-Mixed:", "Content-Type : text/plain\r\n", "Content-Type" },
+		{ "Return-Path:", "sender: a@attacker.example\r\nSender: b@attacker.example\r\n",
+		    "sender" },
+		{ "Return-Path:", "Content-Transfer-Encoding: 7bit\r\nContent-transfer-encoding: "
+		    "base64\r\n", "Content-Transfer-Encoding" },
+		{ "Return-Path:", "Date: Fri, 02 Jan 2026 00:00:00 +0000\r\n", "Date" },
+		{ "Return-Path:", "Message-ID: <x@attacker.example>\r\n", "Message-ID" },
+		{ "Return-Path:", "To: x@attacker.example\r\n", "To" },
+		{ "Return-Path:", "Subject: x\r\n", "Subject" },
+		{ "Return-Path:", "MIME-Version: 1.0\r\n", "MIME-Version" },
+		{ "Return-Path:", "TLS-Report-Submitter: attacker.example\r\n",
+		    "TLS-Report-Submitter" },
+	};
+	struct dkim_verdict v;
+	char to[256], want[256], *m;
+	size_t i, len;
+
+	(void)state;
+	keys_normal();
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		snprintf(to, sizeof(to), "%s%s", cases[i].field, cases[i].at);
+		verify_altered("rsa_relaxed", cases[i].at, to, reporter, 1, NOW, &v);
+		snprintf(want, sizeof(want), "dkim: header field %s appears twice: ambiguous "
+		    "(d=reporter.example s=rsa2048)", cases[i].name);
+		expect(&v, DKIM_FAIL, want);
+		assert_int_equal(v.sig[0].status, DKIM_FAIL);
+		assert_string_equal(v.sig[0].domain, "reporter.example");
+	}
+	assert_int_equal(K.calls, 0);
+	/* every signature fails with it, a malformed one too */
+	m = with_fields(&len, sig_of("ed25519", "v=1;", "v=2;"), sig_of("rsa_relaxed", NULL, NULL),
+	    strdup("From: <noreply@attacker.example>\r\n"), (char *)NULL);
+	verify(m, len, reporter, 1, NOW, &v);
+	expect(&v, DKIM_FAIL, "dkim: header field From appears twice: ambiguous");
+	for (i = 0; i < 2; i++)
+		assert_string_equal(v.sig[i].reason, "header field From appears twice: ambiguous");
+	assert_string_equal(v.sig[0].selector, "ed25519");
+	assert_int_equal(K.calls, 0);
+	free(m);
+	/* fields that may repeat, and a From in the body, are fine */
+	verify_altered("rsa_relaxed", "Return-Path:", "Received: from a\r\nReceived: from b\r\n"
+	    "X-Mixed: another\r\nReturn-Path: <x@attacker.example>\r\nReturn-Path:", reporter, 1,
+	    NOW, &v);
+	expect(&v, DKIM_PASS, NULL);
+	verify_altered("rsa_relaxed", "This is an aggregate", "From: x\r\nThis is an aggregate",
+	    reporter, 1, NOW, &v);
+	expect(&v, DKIM_FAIL, "body hash mismatch");
+	/* a name that only begins like one is another field */
+	verify_altered("rsa_relaxed", "Return-Path:", "From-X: a\r\nFro: b\r\nReturn-Path:",
+	    reporter, 1, NOW, &v);
+	expect(&v, DKIM_PASS, NULL);
+}
+
+/* ---------------------------------------------------------------- where the body starts */
+
+static void
+test_body_offset(void **state)
+{
+	static const char line[] = "From noreply@reporter.example Thu Jan  1 00:00:00 2026\n";
+	static const struct {
+		const char *msg;
+		size_t off;           /* (size_t)-1: the length */
+	} cases[] = {
+		{ "From: a@b\r\nSubject: x\r\n", (size_t)-1 },
+		{ "From: a@b\r\nSubject: x", (size_t)-1 },
+		{ "From: a@b\r\n\r\n", (size_t)-1 },
+		{ "From: a@b\n\n", (size_t)-1 },
+		{ "From: a@b\r\n\r\nbody", 13 },
+		{ "From: a@b\n\nbody\n", 11 },
+		{ "From: a\nSubject: b\r\n\nbody", 21 },
+		{ "From: a\r\nSubject: b\n\r\nbody", 22 },
+		{ "From: a@b\r\nnot a field\r\n\r\nmore\r\n", 11 },
+		{ "From: a@b\nnot a field\nmore\n", 10 },
+		{ "From: a@b\n\tfolded\nno colon\n", 18 },
+		{ "From: a@b\r\nX-Bad\x80: x\r\n", 11 },
+		{ "From: a@b\r\nX Bad: x\r\n", 11 },
+		{ " continuation of nothing\r\nFrom: a@b\r\n\r\n", 0 },
+		{ "\r\nFrom: a@b\r\n", 2 },
+		{ "\nFrom: a@b\n", 1 },
+		{ "", 0 },
+		{ "From a@b Thu Jan  1 00:00:00 2026\nFrom: a@b\n\nx", 45 },
+		{ "From a@b Thu Jan  1 00:00:00 2026\r\nSubject: x\r\n\r\n", (size_t)-1 },
+		{ "From : a@b\r\n\r\nx", 14 },
+	};
+	struct dkim_verdict v;
+	size_t i, len, o, j;
+	char *msg, *lf, *m2;
+
+	(void)state;
+	keys_normal();
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		len = strlen(cases[i].msg);
+		verify(cases[i].msg, len, reporter, 1, NOW, &v);
+		if (v.body_offset != (cases[i].off == (size_t)-1 ? len : cases[i].off))
+			fail_msg("case %zu: body_offset %zu", i, v.body_offset);
+		expect(&v, DKIM_NONE, NULL);
+	}
+	/* CRLF */
+	msg = fixture("rsa_relaxed", &len);
+	verify(msg, len, reporter, 1, NOW, &v);
+	expect(&v, DKIM_PASS, NULL);
+	assert_int_equal(v.body_offset, (size_t)(strstr(msg, "\r\n\r\n") + 4 - msg));
+	/* bare LF: an offset into the message as given */
+	lf = malloc(len + 1);
+	assert_non_null(lf);
+	for (j = o = 0; j < len; j++) {
+		if (!(msg[j] == '\r' && j + 1 < len && msg[j + 1] == '\n'))
+			lf[o++] = msg[j];
+	}
+	lf[o] = '\0';
+	verify(lf, o, reporter, 1, NOW, &v);
+	expect(&v, DKIM_PASS, NULL);
+	assert_int_equal(v.body_offset, (size_t)(strstr(lf, "\n\n") + 2 - lf));
+	assert_memory_equal(lf + v.body_offset, "This is a multipart", 19);
+	/* an mbox line first: counted */
+	m2 = malloc(len + sizeof(line));
+	assert_non_null(m2);
+	memcpy(m2, line, sizeof(line) - 1);
+	memcpy(m2 + sizeof(line) - 1, msg, len);
+	verify(m2, len + sizeof(line) - 1, reporter, 1, NOW, &v);
+	expect(&v, DKIM_PASS, NULL);
+	assert_int_equal(v.body_offset, sizeof(line) - 1 + (size_t)(strstr(msg, "\r\n\r\n") + 4 -
+	    msg));
+	free(m2);
+	free(lf);
+	free(msg);
+}
+
+/*
+ * A line with more than DKIM_FIELD_NAME_MAX bytes before its colon is no field: the body
+ * starts there. Other readers could take it for a field, so the signatures fail.
+ */
+static void
+test_long_field_name(void **state)
+{
+	static const char b64[] =
+	    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+	static const char *const tails[] = { "", " ", "\t \t" };
+	struct dkim_verdict v;
+	char *msg, *m, *sig, name[1024];
+	size_t len, slen, i, n, t, tl;
+
+	(void)state;
+	keys_normal();
+	/* a 960-byte base64-looking line ending in ": x", below the signature */
+	for (i = 0; i < 960 - 3; i++)
+		name[i] = b64[i % 64];
+	memcpy(name + i, ": x\r\n", 6);
+	assert_int_equal(strlen(name), 962);
+	sig = sig_of("rsa_relaxed", NULL, NULL);
+	slen = strlen(sig);
+	m = with_fields(&len, sig, strdup(name), (char *)NULL);
+	verify(m, len, reporter, 1, NOW, &v);
+	expect(&v, DKIM_FAIL, "dkim: malformed header section: field name longer than 76 bytes "
+	    "(d=reporter.example s=rsa2048)");
+	assert_int_equal(v.body_offset, slen);
+	assert_int_equal(K.calls, 0);
+	free(m);
+	/* above the signature: the signature is in the body, so there is none */
+	m = with_fields(&len, strdup(name), sig_of("rsa_relaxed", NULL, NULL), (char *)NULL);
+	verify(m, len, reporter, 1, NOW, &v);
+	expect(&v, DKIM_NONE, NULL);
+	assert_int_equal(v.body_offset, 0);
+	free(m);
+	/* at the limit, name and blanks: a field; one byte more: not */
+	for (n = DKIM_FIELD_NAME_MAX; n <= DKIM_FIELD_NAME_MAX + 1; n++) {
+		for (t = 0; t < sizeof(tails) / sizeof(tails[0]); t++) {
+			tl = strlen(tails[t]);
+			memset(name, 'a', n - tl);
+			memcpy(name, "X-", 2);
+			memcpy(name + n - tl, tails[t], tl);
+			memcpy(name + n, ": x\r\n", 6);
+			m = with_fields(&len, sig_of("rsa_relaxed", NULL, NULL), strdup(name),
+			    (char *)NULL);
+			verify(m, len, reporter, 1, NOW, &v);
+			if (n == DKIM_FIELD_NAME_MAX) {
+				expect(&v, DKIM_PASS, NULL);
+				assert_int_equal(v.body_offset,
+				    (size_t)(strstr(m, "\r\n\r\n") + 4 - m));
+			} else {
+				expect(&v, DKIM_FAIL, "field name longer than 76 bytes");
+				assert_int_equal(v.body_offset, slen);
+			}
+			free(m);
+		}
+	}
+	assert_int_equal(K.calls, 3);
+	/*
+	 * A line without a colon ends the header section with no failure: here the body is the
+	 * same as with the empty line, so the signature still verifies.
+	 */
+	msg = fixture("rsa_relaxed", &len);
+	m = replace(msg, len, "\r\n\r\nThis is a multipart", "\r\nThis is a multipart", &n);
+	verify(m, n, reporter, 1, NOW, &v);
+	expect(&v, DKIM_PASS, NULL);
+	assert_int_equal(v.body_offset, (size_t)(strstr(m, "This is a multipart") - m));
 	free(m);
 	free(msg);
 }
@@ -1030,6 +1520,12 @@ main(void)
 		cmocka_unit_test(test_no_signature),
 		cmocka_unit_test(test_many_signatures),
 		cmocka_unit_test(test_too_many_fields),
+		cmocka_unit_test(test_temp_stops_lookups),
+		cmocka_unit_test(test_same_key_once),
+		cmocka_unit_test(test_pass_first_stops),
+		cmocka_unit_test(test_ambiguous_headers),
+		cmocka_unit_test(test_body_offset),
+		cmocka_unit_test(test_long_field_name),
 		cmocka_unit_test(test_tags_parse),
 		cmocka_unit_test(test_status_names),
 	};

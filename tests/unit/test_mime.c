@@ -105,6 +105,7 @@ same_result(const struct result *a, const struct result *b, const char *what)
 	assert_string_equal(a->info.part_type, b->info.part_type);
 	assert_string_equal(a->info.part_filename, b->info.part_filename);
 	assert_int_equal(a->info.multipart_unclosed, b->info.multipart_unclosed);
+	assert_int_equal(a->info.body_offset, b->info.body_offset);
 }
 
 /*
@@ -1435,6 +1436,61 @@ test_corpus_messages(void **state)
 	assert_true(seen > 0);
 }
 
+/*
+ * Where the top-level body starts (mime_info.body_offset), whatever the chunking: after the
+ * empty line, at a line that is not a header field, -1 when the header never ends.
+ */
+static void
+test_body_offset(void **state)
+{
+	static const char json[] = "{\"organization-name\":\"x\"}\r\n";
+	static const struct {
+		const char *head;     /* body_offset = strlen(head) unless want is given */
+		long long want;       /* 0: strlen(head) */
+	} t[] = {
+		{ "From: a@b.example\r\nContent-Type: application/tlsrpt+json\r\n\r\n", 0 },
+		{ "From: a@b.example\nContent-Type: application/tlsrpt+json\n\n", 0 },
+		{ "From reporter@example Sun Nov  1 08:00:00 2026\nFrom: a@b.example\n"
+		  "Content-Type: application/tlsrpt+json\n\n", 0 },
+		{ "From: a@b.example\r\nSubject: folded\r\n   line\r\n"
+		  "Content-Type: application/tlsrpt+json\r\n\r\n", 0 },
+	};
+	char msg[4096];
+	struct result r;
+	size_t hl;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		hl = strlen(t[i].head);
+		snprintf(msg, sizeof(msg), "%s%s", t[i].head, json);
+		for (uint32_t chunk = 0; chunk < 4; chunk++) {
+			stream(msg, strlen(msg), NULL, chunk, 1 << 20, &r);
+			assert_int_equal(r.rc, 0);
+			assert_int_equal(r.info.body_offset, t[i].want ? t[i].want : (long long)hl);
+			buf_free(&r.out);
+		}
+	}
+	/* A header ended by a line that is no field (a long line with its colon past 512 bytes):
+	 * the body starts at that line. */
+	{
+		char line[1100];
+		const char *top = "From: a@b.example\r\nContent-Type: application/tlsrpt+json\r\n";
+
+		memset(line, 'Q', 960);
+		memcpy(line + 960, ": x\r\n", 6);
+		line[966] = '\0';
+		snprintf(msg, sizeof(msg), "%s%s\r\n%s", top, line, json);
+		stream(msg, strlen(msg), NULL, 7, 1 << 20, &r);
+		assert_int_equal(r.info.body_offset, (long long)strlen(top));
+		buf_free(&r.out);
+	}
+	/* The message ends in its header section: an empty body at the end. */
+	snprintf(msg, sizeof(msg), "From: a@b.example\r\nSubject: x");
+	stream(msg, strlen(msg), NULL, 3, 1 << 20, &r);
+	assert_int_equal(r.info.body_offset, (long long)strlen(msg));
+	buf_free(&r.out);
+}
+
 int
 main(void)
 {
@@ -1452,6 +1508,7 @@ main(void)
 	}
 #define ADD(f) do { tests[n].name = #f; tests[n].test_func = f; n++; } while (0)
 	ADD(test_crlf_and_lf_agree);
+	ADD(test_body_offset);
 	ADD(test_no_report_part);
 	ADD(test_text_only_message);
 	ADD(test_output_cap);

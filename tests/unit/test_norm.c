@@ -80,6 +80,49 @@ test_domain_ascii(void **state)
 	check_domains(t, sizeof(t) / sizeof(t[0]));
 }
 
+/* The domain a contact-info or TLS-Report-Submitter names (DKIM alignment). */
+static void
+test_domain_of(void **state)
+{
+	static const struct { const char *in, *out; } t[] = {
+		{ "smtp-tls-reporting@google.com", "google.com" },
+		{ "mailto:tlsrpt@Victim.Example", "victim.example" },
+		{ " MAILTO:tlsrpt@victim.example ", "victim.example" },
+		{ "Victim Org <tlsrpt@victim.example>", "victim.example" },
+		{ "<mailto:tlsrpt@victim.example>", "victim.example" },
+		{ "https://tlsrpt.victim.example/report", "tlsrpt.victim.example" },
+		{ "https://tlsrpt.victim.example:8443/x?y#z", "tlsrpt.victim.example" },
+		{ "mail.victim.example", "mail.victim.example" },
+		{ "victim.example.", "victim.example" },
+		/* the ones a forger would try: each must name victim.example or nothing */
+		{ "mailto:tlsrpt@victim.example?subject=://evil.example", "victim.example" },
+		{ "mailto:tlsrpt@victim.example?cc=x@evil.example", "victim.example" },
+		{ "https://evil.example:1@victim.example/", "victim.example" },
+		{ "https://evil.example@victim.example/", "victim.example" },
+		{ "mailto:x@evil.example?@victim.example", "evil.example" },
+		{ "x@evil.example@victim.example", NULL },
+		{ "x@victim.example?://evil.example", NULL },
+		{ "Name <x@victim.example> trailing", NULL },
+		{ "Name <x@victim.example", NULL },
+		{ "https://[2001:db8::1]/", NULL },
+		{ "Example Reporting Organisation", NULL },
+		{ "", NULL },
+		{ "mailto:", NULL },
+	};
+	char out[NORM_DOMAIN_MAX];
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		int rc = norm_domain_of(t[i].in, out);
+
+		if (t[i].out == NULL && rc == 0)
+			fail_msg("norm_domain_of(\"%s\") gave \"%s\"", t[i].in, out);
+		if (t[i].out != NULL && (rc != 0 || strcmp(out, t[i].out) != 0))
+			fail_msg("norm_domain_of(\"%s\"): rc %d \"%s\", want \"%s\"", t[i].in, rc,
+			    rc == 0 ? out : "", t[i].out);
+	}
+}
+
 static void
 test_domain_idn(void **state)
 {
@@ -333,6 +376,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_domain_ascii),
+		cmocka_unit_test(test_domain_of),
 		cmocka_unit_test(test_domain_idn),
 		cmocka_unit_test(test_domain_lengths),
 		cmocka_unit_test(test_ip),

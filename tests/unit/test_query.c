@@ -839,7 +839,7 @@ test_quarantine(void **state)
 	assert_int_equal(ji(doc, "detail", "line", NULL), 1);
 	json_decref(doc);
 	buf_init(&raw, 1024);
-	assert_int_equal(query_quarantine_raw(t->s, qid, &raw, status, transport), 0);
+	assert_int_equal(query_quarantine_raw(t->s, qid, &raw, status, transport, NULL), 0);
 	assert_int_equal(raw.len, 7);
 	assert_string_equal(status, "held");
 	assert_string_equal(transport, "smtp");

@@ -152,11 +152,30 @@
     return 'rate-ok';
   }
 
+  /* A lookup in a constant table by a key from a URL or a report: own properties only
+     ("__proto__", "constructor" and the like are not entries). */
+  function own(table, key) {
+    return typeof key === 'string' && Object.hasOwn(table, key) ? table[key] : undefined;
+  }
+
   const VERDICT_LABEL = { 'ready': 'Ready', 'not-ready': 'Not ready', 'insufficient-data': 'Insufficient data' };
 
+  /* The class of a verdict badge: one of the known verdicts, never the text itself. */
+  function verdictClass(v) { return own(VERDICT_LABEL, v) ? v : 'unknown'; }
+
   function verdictBadge(v, attrs) {
-    const cls = VERDICT_LABEL[v] ? v : '';
-    return h('span', Object.assign({ class: ['badge', cls] }, attrs || {}), VERDICT_LABEL[v] || v || 'unknown');
+    attrs = Object.assign({}, attrs || {});
+    const extra = attrs.extra || [];
+    delete attrs.extra;
+    return h('span', Object.assign({ class: ['badge', verdictClass(v)].concat(extra) }, attrs), own(VERDICT_LABEL, v) || v || 'unknown');
+  }
+
+  /* An MTA-STS mode comes from a report: only the three modes of RFC 8461 become a class; any
+     other text gets the neutral class and is shown as it is. */
+  const MODES = new Set(['enforce', 'testing', 'none']);
+  function modeChip(mode, attrs) {
+    const cls = !mode ? 'none' : MODES.has(mode) ? mode : 'other';
+    return h('span', Object.assign({ class: ['chip', cls], 'data-mode': mode || '' }, attrs || {}), mode || 'no mode');
   }
 
   /* ---- query strings and hash routes ---------------------------------------------------- */
@@ -216,6 +235,9 @@
     seq: 0,            /* navigation counter: late answers for an old view are dropped */
     signInMessage: '',
     lastOk: 0,
+    ui: new Set(),     /* what the user opened in this view (details, "Show all", raw bodies), by key */
+    roleError: null,   /* the admin check failed (not a 403): the banner says so */
+    roleDismissed: false,
   };
   const cache = new Map();
 
@@ -305,17 +327,35 @@
     return (e && e.message) ? e.message : String(e);
   }
 
-  function showBanner(text) {
+  function showBanner(text, kind) {
     const b = $('banner');
     replace(b, h('span', null, text),
-      h('button', { type: 'button', class: 'btn btn-quiet', onclick: hideBanner, 'aria-label': 'Dismiss the message' }, 'Dismiss'));
+      h('button', { type: 'button', class: 'btn btn-quiet', onclick: dismissBanner, 'aria-label': 'Dismiss the message' }, 'Dismiss'));
+    b.dataset.kind = kind || '';
     b.hidden = false;
   }
 
+  function dismissBanner() {
+    if ($('banner').dataset.kind === 'role') state.roleDismissed = true;
+    hideBanner();
+  }
+
+  /* Hides the message of a failed load or action. The failed admin check's message stays until
+     it is dismissed or a later check gets an answer. */
   function hideBanner() {
     const b = $('banner');
+    if (state.roleError && !state.roleDismissed) {
+      if (b.dataset.kind !== 'role') showRoleBanner();
+      return;
+    }
     b.hidden = true;
+    b.dataset.kind = '';
     clear(b);
+  }
+
+  function showRoleBanner() {
+    showBanner('Could not check whether this session may open the quarantine: ' + errorText(state.roleError) +
+      '. The Quarantine link stays hidden until tlsrptd answers; the check is repeated at each refresh.', 'role');
   }
 
   function setUpdated() {
@@ -477,8 +517,7 @@
   function modeChips(modes) {
     if (!modes || !modes.length) return h('span', { class: 'muted' }, '—');
     return h('span', { class: 'chips' }, modes.map((m) =>
-      h('span', { class: ['chip', m.mode || 'none'], title: fmtInt(m.sessions) + ' sessions in ' + fmtInt(m.reports) + ' reports' },
-        m.mode || 'no mode')));
+      modeChip(m.mode, { title: fmtInt(m.sessions) + ' sessions in ' + fmtInt(m.reports) + ' reports' })));
   }
 
   /* The window inputs (from inclusive, "through" inclusive) that set the API's from/to. */
@@ -517,15 +556,31 @@
     return form;
   }
 
-  /* Focus survives an in-place redraw when the focused element carries data-key. */
+  /* Focus survives an in-place redraw when the focused element carries data-key or an id. */
   function keepFocus(fn) {
     const a = document.activeElement;
     const key = a && a.dataset ? a.dataset.key : null;
+    const id = a && a !== document.body && a.id ? a.id : null;
     fn();
-    if (key) {
-      const again = document.querySelector('[data-key="' + CSS.escape(key) + '"]');
-      if (again) again.focus({ preventScroll: true });
-    }
+    if (document.activeElement === a && a && a.isConnected) return;
+    let again = null;
+    if (key) again = document.querySelector('[data-key="' + CSS.escape(key) + '"]');
+    else if (id) again = document.getElementById(id);
+    if (again) again.focus({ preventScroll: true });
+  }
+
+  /*
+   * What the user opened (a <details>, "Show all", a raw body, the delete confirmation) is kept
+   * by a stable key per view in state.ui, so a redraw (the 60-second refresh when data changed)
+   * draws it open again. A new view starts with everything closed.
+   */
+  function uiOpen(key) { return state.ui.has(key); }
+  function uiSet(key, on) { if (on) state.ui.add(key); else state.ui.delete(key); }
+
+  function moreDetails(key, summary, ...kids) {
+    const d = h('details', { class: 'more', 'data-ui': key, open: uiOpen(key) }, h('summary', null, summary), kids);
+    d.addEventListener('toggle', () => uiSet(key, d.open));
+    return d;
   }
 
   /* An export link that carries the token when there is one (a plain link otherwise). */
@@ -535,6 +590,12 @@
       class: 'btn', href, download: kind + '.csv', 'data-export': kind,
       onclick: (ev) => {
         if (!state.token) return;
+        ev.preventDefault();
+        downloadWithToken(href, kind + '.csv');
+      },
+      /* A middle click would open the URL in a new tab without the token (a 401): download instead. */
+      onauxclick: (ev) => {
+        if (!state.token || ev.button !== 1) return;
         ev.preventDefault();
         downloadWithToken(href, kind + '.csv');
       },
@@ -608,7 +669,7 @@
     if (v && typeof v === 'object') {
       if ((depth || 0) > 1) return jsonValue(v);
       const e = Object.entries(v);
-      return e.length ? kv(e.map(([k, x]) => [META_LABELS[k] || k, metaValue(x, (depth || 0) + 1)])) : null;
+      return e.length ? kv(e.map(([k, x]) => [own(META_LABELS, k) || k, metaValue(x, (depth || 0) + 1)])) : null;
     }
     return v === null || v === undefined ? null : String(v);
   }
@@ -622,7 +683,7 @@
       if (meta) {
         for (const [k, v] of Object.entries(meta)) {
           if (k === 'dkim') continue;
-          pairs.push([META_LABELS[k] || k, k === 'quarantine' && Number.isInteger(v)
+          pairs.push([own(META_LABELS, k) || k, k === 'quarantine' && Number.isInteger(v)
             ? h('a', { href: '#/quarantine/' + v }, 'quarantine #' + v) : metaValue(v)]);
         }
       }
@@ -686,7 +747,9 @@
       els.range = rangeControls(params, (w) => navigate('/domains', Object.assign({}, v.params, w, { page: '' })), 'Window');
       els.cards = h('div', { class: 'cards', id: 'overview-cards' });
       els.table = h('div', { id: 'domains-region' });
+      els.trunc = h('p', { class: 'notice', id: 'domains-truncated', role: 'status', hidden: true });
       els.body = h('div', null,
+        els.trunc,
         els.cards,
         h('section', { class: 'panel', 'aria-labelledby': 'domains-h' },
           h('div', { class: 'panel-head' }, h('h2', { id: 'domains-h' }, 'Policy domains'),
@@ -739,6 +802,11 @@
       if (old) old.remove();
       els.body.classList.remove('hidden');
       const doms = list.domains;
+      els.trunc.hidden = !list.truncated;
+      if (list.truncated) {
+        els.trunc.textContent = 'The list is cut: tlsrptd returned only the first ' + fmtInt(doms.length) +
+          ' domains (its limit per request). The cards, the filter and the sorting cover these only; a shorter window lists fewer domains.';
+      }
       const tot = doms.reduce((a, d) => ({ s: a.s + d.sessions, f: a.f + d.failures }), { s: 0, f: 0 });
       const failingN = doms.filter((d) => d.failures > 0).length;
       replace(els.cards,
@@ -752,7 +820,7 @@
     v.rows = () => {
       const q = (v.params.q || '').toLowerCase();
       let rows = list.domains.filter((d) => (!q || d.domain.includes(q)) && (v.params.failing !== '1' || d.failures > 0));
-      const sort = SORTS[v.params.sort] ? v.params.sort : 'failures';
+      const sort = own(SORTS, v.params.sort) ? v.params.sort : 'failures';
       const dir = v.params.dir === 'asc' || v.params.dir === 'desc' ? v.params.dir : (SORTS[sort].num ? 'desc' : 'asc');
       const s = SORTS[sort];
       rows = rows.slice().sort((a, b) => {
@@ -972,16 +1040,16 @@
     v.win = () => ({ from: v.params.from, to: v.params.to });
 
     v.mount = (main) => {
-      els.range = rangeControls(params, (w) => navigate('/domains/' + domain, Object.assign({}, v.params, w)), 'Window');
+      els.range = rangeControls(params, (w) => navigate('/domains/' + enc, Object.assign({}, v.params, w)), 'Window');
       const interval = h('select', {
         id: 'interval',
-        onchange: () => navigate('/domains/' + domain, Object.assign({}, v.params, { interval: interval.value === 'day' ? '' : interval.value })),
+        onchange: () => navigate('/domains/' + enc, Object.assign({}, v.params, { interval: interval.value === 'day' ? '' : interval.value })),
       }, h('option', { value: 'day' }, 'Per day'), h('option', { value: 'week' }, 'Per week'));
       interval.value = v.params.interval === 'week' ? 'week' : 'day';
       els.interval = interval;
       const days = h('select', {
         id: 'ready-days',
-        onchange: () => navigate('/domains/' + domain, Object.assign({}, v.params, { days: days.value === '14' ? '' : days.value })),
+        onchange: () => navigate('/domains/' + enc, Object.assign({}, v.params, { days: days.value === '14' ? '' : days.value })),
       }, ['7', '14', '30', '60', '90'].map((d) => h('option', { value: d }, d + ' days')));
       days.value = ['7', '14', '30', '60', '90'].includes(v.params.days) ? v.params.days : '14';
       els.days = days;
@@ -1035,7 +1103,7 @@
       els.range.sync(sum.window);
       $('domain-window').textContent = fmtDay(sum.window.from) + ' – ' + addDays(fmtDay(sum.window.to), -1) + ' (UTC)' +
         (sum.data && sum.data.first_day ? ' · data from ' + sum.data.first_day + ' to ' + sum.data.last_day : ' · no data in this window');
-      replace(els.badge, verdictBadge(ready.verdict, { class: ['badge', 'lg', ready.verdict], title: 'Enforce readiness over ' + ready.days + ' days' }));
+      replace(els.badge, verdictBadge(ready.verdict, { extra: ['lg'], title: 'Enforce readiness over ' + ready.days + ' days' }));
       replace(els.cards,
         card('Sessions', fmtInt(t.sessions), { id: 'card-sessions' }),
         card('Successful', fmtInt(t.successful), { id: 'card-successful' }),
@@ -1071,7 +1139,7 @@
         .map(([n, ok]) => h('span', { class: ok ? 'rate-ok' : 'rate-bad', title: n + (ok ? ' reports' : ' sends no report') }, (ok ? '✓ ' : '✗ ') + n)) : null;
       const mxs = (r.receiving_mx || []);
       replace(els.ready,
-        h('div', { class: 'title-line' }, verdictBadge(r.verdict, { class: ['badge', 'lg', r.verdict], id: 'ready-verdict' }),
+        h('div', { class: 'title-line' }, verdictBadge(r.verdict, { extra: ['lg'], id: 'ready-verdict' }),
           h('span', { class: 'muted small' }, 'last ' + r.days + ' days, ' + fmtDay(r.window && r.window.from) + ' – ' + addDays(fmtDay(r.window && r.window.to), -1))),
         h('p', null, lead),
         reasons.length ? h('ul', { class: 'reasons', id: 'ready-reasons' }, reasons) : null,
@@ -1085,7 +1153,7 @@
         r.policy && r.policy.mx_patterns && r.policy.mx_patterns.length
           ? h('p', { class: 'small' }, 'MX patterns of the policy reported on ' + (r.policy.mx_patterns_day || '?') + ': ',
             r.policy.mx_patterns.map((p, i) => [i ? ', ' : '', h('code', null, p)])) : null,
-        mxs.length ? h('details', { class: 'more' }, h('summary', null, 'Receiving MX hosts in sts failures (' + mxs.length + ')'),
+        mxs.length ? moreDetails('ready-mx', 'Receiving MX hosts in sts failures (' + mxs.length + ')',
           h('div', { class: 'table-wrap' }, h('table', null,
             h('thead', null, h('tr', null, h('th', { scope: 'col' }, 'MX host'), h('th', { scope: 'col', class: 'num' }, 'Failed sessions'), h('th', { scope: 'col' }, 'In policy'))),
             h('tbody', null, mxs.map((m) => h('tr', null, h('td', { class: 'key' }, m.host), h('td', { class: 'num' }, fmtInt(m.failed_sessions)),
@@ -1120,7 +1188,7 @@
       /* The same numbers as a table (screen readers, keyboards, copy and paste). */
       const cols = [['Successful', (b) => b.successful], ['Failed', (b) => b.failed]]
         .concat(s2.map((se, i) => [se.label, (b) => s2[i].values[ts.buckets.indexOf(b)]]));
-      replace(els.tables1, h('details', { class: 'more' }, h('summary', null, 'Show the numbers as a table'),
+      replace(els.tables1, moreDetails('series-table', 'Show the numbers as a table',
         h('div', { class: 'table-wrap' }, h('table', { id: 'series-table' },
           h('thead', null, h('tr', null, h('th', { scope: 'col' }, ts.interval === 'week' ? 'Week of' : 'Day'),
             cols.map(([l]) => h('th', { scope: 'col', class: 'num' }, l)))),
@@ -1176,10 +1244,20 @@
     const tbody = h('tbody', null, first.map(row));
     const table = h('table', null, head, tbody);
     append(sect, h('div', { class: 'table-wrap' }, table));
-    if (rest.length) {
+    const allKey = id + '-all';
+    if (rest.length && uiOpen(allKey)) {
+      append(tbody, [rest.map(row), other]);
+    } else if (rest.length) {
       const btn = h('button', {
         type: 'button', class: 'btn btn-quiet', 'aria-expanded': 'false', 'data-key': id + '-more',
-        onclick: () => { append(tbody, [rest.map(row), other]); btn.remove(); },
+        onclick: () => {
+          uiSet(allKey, true);
+          append(tbody, [rest.map(row), other]);
+          const next = tbody.rows[first.length];
+          btn.remove();
+          const link = next && next.querySelector('a');
+          if (link) link.focus();
+        },
       }, 'Show all ' + fmtInt(bd.entries.length) + (other ? ' and other' : ''));
       append(sect, btn);
     } else if (other) {
@@ -1286,6 +1364,7 @@
   function reportView(id) {
     const v = { name: 'report', key: id };
     let rep = null;
+    let rawText = null;   /* the raw JSON once loaded: shown again after a redraw */
     let body;
 
     v.mount = (main) => {
@@ -1300,24 +1379,34 @@
       const nr = r.report || {};
       const dr = nr.date_range || {};
       const rawPre = h('pre', { class: 'code', id: 'raw-json', hidden: true });
+      const showRaw = () => {
+        rawPre.textContent = rawText;
+        rawPre.hidden = false;
+        rawBtn.setAttribute('aria-expanded', 'true');
+        rawBtn.textContent = 'Hide raw JSON';
+      };
       const rawBtn = h('button', {
         type: 'button', class: 'btn', id: 'raw-toggle', 'aria-expanded': 'false', 'aria-controls': 'raw-json',
         onclick: async () => {
-          if (!rawPre.hidden) { rawPre.hidden = true; rawBtn.setAttribute('aria-expanded', 'false'); rawBtn.textContent = 'Show raw JSON'; return; }
+          if (!rawPre.hidden) {
+            rawPre.hidden = true; rawBtn.setAttribute('aria-expanded', 'false'); rawBtn.textContent = 'Show raw JSON';
+            uiSet('raw-json', false);
+            return;
+          }
           try {
             const text = await api('/reports/' + encodeURIComponent(id) + '/raw', { text: true });
             let pretty = text;
             try { pretty = JSON.stringify(JSON.parse(text), null, 2); } catch (e) { /* shown as it is */ }
-            rawPre.textContent = pretty;
-            rawPre.hidden = false;
-            rawBtn.setAttribute('aria-expanded', 'true');
-            rawBtn.textContent = 'Hide raw JSON';
+            rawText = pretty;
+            uiSet('raw-json', true);
+            showRaw();
           } catch (e) {
             if (e instanceof SignInNeeded) return signIn();
             showBanner('Could not load the raw JSON: ' + errorText(e));
           }
         },
       }, 'Show raw JSON');
+      if (uiOpen('raw-json') && rawText !== null) showRaw();
       const windowText = fmtTime(r.window && r.window.start) + ' – ' + fmtTime(r.window && r.window.end);
       const rawDates = (dr.start_raw && dr.start_raw !== dr.start) || (dr.end_raw && dr.end_raw !== dr.end)
         ? h('div', { class: 'muted small' }, 'as sent: ' + (dr.start_raw || '') + ' – ' + (dr.end_raw || '')) : null;
@@ -1372,7 +1461,7 @@
       h('div', { class: 'policy-head' },
         h('span', { class: 'chip' }, p.policy_type || '?'),
         p.policy_domain ? h('a', { href: hrefDomain(p.policy_domain, {}) }, h('strong', null, p.policy_domain)) : null,
-        sts && sts.mode ? h('span', { class: ['chip', sts.mode] }, sts.mode) : null,
+        sts && sts.mode ? modeChip(String(sts.mode)) : null,
         h('span', { class: 'muted small' }, fmtInt(p.successful) + ' successful · ' + fmtInt(p.failed) + ' failed')),
       kv([
         ['MX hosts', (p.mx_hosts || []).length ? h('code', null, p.mx_hosts.join(', ')) : null],
@@ -1442,6 +1531,7 @@
   function quarantineItemView(id) {
     const v = { name: 'qitem', key: id };
     let q = null;
+    let rawText = null;   /* the raw body as shown, once loaded */
     let body, result;
 
     v.mount = (main) => {
@@ -1484,28 +1574,38 @@
 
     v.render = () => {
       const rawPre = h('pre', { class: 'code', id: 'raw-body', hidden: true });
+      const showRaw = () => {
+        rawPre.textContent = rawText;
+        rawPre.hidden = false;
+        rawBtn.textContent = 'Hide raw body';
+        rawBtn.setAttribute('aria-expanded', 'true');
+      };
       const rawBtn = h('button', {
         type: 'button', class: 'btn', id: 'raw-toggle', 'aria-expanded': 'false', 'aria-controls': 'raw-body',
         onclick: async () => {
-          if (!rawPre.hidden) { rawPre.hidden = true; rawBtn.textContent = 'Show raw body'; rawBtn.setAttribute('aria-expanded', 'false'); return; }
+          if (!rawPre.hidden) {
+            rawPre.hidden = true; rawBtn.textContent = 'Show raw body'; rawBtn.setAttribute('aria-expanded', 'false');
+            uiSet('raw-body', false);
+            return;
+          }
           try {
             const res = await fetch(API + '/quarantine/' + encodeURIComponent(id) + '/raw', { headers: authHeaders(), cache: 'no-store' });
             if (res.status === 401) throw new SignInNeeded('');
             if (!res.ok) throw await errorFrom(res);
             const buf = new Uint8Array(await res.arrayBuffer());
             const binary = buf.subarray(0, 4096).some((b) => b === 0) || (buf[0] === 0x1f && buf[1] === 0x8b);
-            rawPre.textContent = binary
+            rawText = binary
               ? 'Binary body (' + fmtBytes(buf.length) + '); first bytes in hex:\n' + Array.from(buf.subarray(0, 512), (b) => b.toString(16).padStart(2, '0')).join(' ')
               : new TextDecoder('utf-8', { fatal: false }).decode(buf.subarray(0, RAW_SHOW_MAX)) + (buf.length > RAW_SHOW_MAX ? '\n… (' + fmtBytes(buf.length) + ' in all)' : '');
-            rawPre.hidden = false;
-            rawBtn.textContent = 'Hide raw body';
-            rawBtn.setAttribute('aria-expanded', 'true');
+            uiSet('raw-body', true);
+            showRaw();
           } catch (e) {
             if (e instanceof SignInNeeded) return signIn();
             showBanner('Could not load the raw body: ' + errorText(e));
           }
         },
       }, 'Show raw body');
+      if (uiOpen('raw-body') && rawText !== null) showRaw();
       const reprocess = h('button', { type: 'button', class: 'btn btn-primary', id: 'btn-reprocess', onclick: () => act('reprocess', reprocess) }, 'Reprocess');
       const isDkim = /^dkim/.test(q.reason_code || '');
       const release = isDkim ? h('button', {
@@ -1515,11 +1615,12 @@
       const confirm = h('span', { class: 'btn-row', hidden: true, id: 'delete-confirm' },
         h('span', null, 'Delete row #' + id + ' and its raw bytes for good?'),
         h('button', { type: 'button', class: 'btn btn-danger', id: 'btn-delete-confirm', onclick: (ev) => act('delete', ev.currentTarget) }, 'Delete for good'),
-        h('button', { type: 'button', class: 'btn', onclick: () => { confirm.hidden = true; del.hidden = false; del.focus(); } }, 'Cancel'));
+        h('button', { type: 'button', class: 'btn', id: 'btn-delete-cancel', onclick: () => { uiSet('delete-confirm', false); confirm.hidden = true; del.hidden = false; del.focus(); } }, 'Cancel'));
       const del = h('button', {
         type: 'button', class: 'btn btn-danger', id: 'btn-delete',
-        onclick: () => { confirm.hidden = false; del.hidden = true; $('btn-delete-confirm').focus(); },
+        onclick: () => { uiSet('delete-confirm', true); confirm.hidden = false; del.hidden = true; $('btn-delete-confirm').focus(); },
       }, 'Delete…');
+      if (uiOpen('delete-confirm')) { confirm.hidden = false; del.hidden = true; }
       const detail = q.detail && typeof q.detail === 'object' ? Object.entries(q.detail).filter(([k]) => k !== 'code') : [];
       replace(body,
         h('section', { class: 'panel', 'aria-labelledby': 'q-h' },
@@ -1602,6 +1703,8 @@
   function signIn() {
     document.body.classList.add('signed-out');
     state.token = '';
+    state.roleError = null;   /* the admin check is made again after the sign-in */
+    hideBanner();
     sessionStorage.removeItem(TOKEN_KEY);
     $('signout').hidden = true;
     $('nav-quarantine').hidden = true;
@@ -1612,17 +1715,27 @@
   }
 
   async function detectRole() {
-    /* The quarantine answers only admins (and everyone when auth is off). */
+    /* The quarantine answers only admins (and everyone when auth is off): a 403 says "not an
+       admin". Any other failure (503, no network) says nothing about the role: it is shown. */
+    const had = state.roleError;
     try {
       await api('/quarantine?limit=1');
       state.admin = true;
+      state.roleError = null;
     } catch (e) {
       if (e instanceof SignInNeeded) throw e;
       state.admin = false;
+      state.roleError = e instanceof ApiError && e.status === 403 ? null : e;
     }
     $('nav-quarantine').hidden = !state.admin;
     $('signout').hidden = !state.token;
     $('api-link').hidden = !state.authOff;
+    if (state.roleError) {
+      if (!had) state.roleDismissed = false;
+      if (!state.roleDismissed) showRoleBanner();
+    } else if ($('banner').dataset.kind === 'role') {
+      hideBanner();
+    }
   }
 
   function markNav(name) {
@@ -1636,7 +1749,11 @@
   function viewFor(path, params) {
     let m;
     if (path === '/' || path === '/domains') return overviewView(params);
-    if ((m = /^\/domains\/([^/]+)$/.exec(path))) return domainView(decodeURIComponent(m[1]), params);
+    if ((m = /^\/domains\/([^/]+)$/.exec(path))) {
+      let name;
+      try { name = decodeURIComponent(m[1]); } catch (e) { return null; }   /* "%E0%A4%A" */
+      return name ? domainView(name, params) : null;
+    }
     if (path === '/reports') return reportsView(params);
     if ((m = /^\/reports\/(\d+)$/.exec(path))) return reportView(m[1]);
     if (path === '/quarantine') return quarantineView(params);
@@ -1656,6 +1773,7 @@
     document.body.classList.remove('signed-out');
     const seq = ++state.seq;
     state.view = v;
+    state.ui = new Set();
     markNav(v.name);
     const main = $('main');
     v.mount(main);
@@ -1706,6 +1824,19 @@
     }
   }
 
+  /* No view for this route: the old view is dropped (its late answers and refreshes too). */
+  function notFound(path, focus) {
+    document.body.classList.remove('signed-out');
+    state.seq++;
+    state.view = null;
+    state.ui = new Set();
+    markNav('');
+    replace($('main'), pageHead('Not found'), h('div', { class: 'panel' }, h('p', null, 'There is no page ', h('code', null, '#' + path), '. ', h('a', { href: '#/domains' }, 'Go to the domains.'))));
+    document.title = 'Not found · tlsrptd';
+    const title = document.getElementById('page-title');
+    if (focus && title) title.focus();
+  }
+
   let first = true;
   function route(forceNew) {
     if (!state.authOff && !state.token) return signIn();
@@ -1714,10 +1845,7 @@
     const focus = !first;
     first = false;
     const next = viewFor(path, params);
-    if (!next) {
-      replace($('main'), pageHead('Not found'), h('div', { class: 'panel' }, h('p', null, 'There is no page ', h('code', null, '#' + path), '. ', h('a', { href: '#/domains' }, 'Go to the domains.'))));
-      return;
-    }
+    if (!next) return notFound(path, focus);
     if (!forceNew && cur && cur.update && cur.name === next.name && cur.key === next.key) {
       updateView(cur, params);
       return;
@@ -1740,6 +1868,7 @@
         else if (v.loadDetails) await v.loadDetails();
         setUpdated();
         hideBanner();
+        if (state.roleError) await detectRole();
       } catch (e) {
         if (e instanceof SignInNeeded) return signIn();
         showBanner('Refresh failed: ' + errorText(e) + '. The page shows the last data it could load.');
@@ -1750,6 +1879,15 @@
 
   async function boot() {
     $('refresh').addEventListener('click', () => refresh());
+    /* The skip link focuses <main> itself: "#main" through the hash router would be a route. */
+    for (const a of document.querySelectorAll('a.skip')) {
+      a.addEventListener('click', (ev) => {
+        ev.preventDefault();
+        const m = $('main');
+        m.focus();
+        m.scrollIntoView({ block: 'start' });
+      });
+    }
     $('signout').addEventListener('click', () => {
       state.signInMessage = '';
       cache.clear();

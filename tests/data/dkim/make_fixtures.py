@@ -246,6 +246,19 @@ def main():
                                canon=(b"simple", b"relaxed"), length=True,
                                headers=[b"from", b"tls-report-domain"]),
         "unsigned": SMALL,
+        # several signatures: the first passes (the second is not examined); a lookup that
+        # times out (fuzz_dkim.c answers DKIM_KEY_TEMP for selectors "temp...") before one
+        # that would pass; a field that must be single, twice; a field name too long
+        "two_sigs": sign(sign(SMALL, b"ed25519", ed, alg=b"ed25519-sha256",
+                              headers=[b"from", b"subject"]),
+                         b"rsa1024", rsa1024, headers=[b"from", b"subject"]),
+        "temp_first": sign(sign(SMALL, b"ed25519", ed, alg=b"ed25519-sha256",
+                                headers=[b"from", b"subject"]),
+                           b"temp", rsa1024, headers=[b"from", b"subject"]),
+        "dup_subject": sign(b"Subject: another\r\n" + SMALL, b"rsa1024", rsa1024,
+                            headers=[b"from", b"subject"]),
+        "long_name": sign(b"X-" + b"A" * 80 + b": x\r\n" + SMALL, b"rsa1024", rsa1024,
+                          headers=[b"from", b"subject"]),
         "tags_key": b"v=DKIM1; k=rsa; h=sha256; s=email:tlsrpt; t=y:s; p=" + spki1024,
         "tags_folded": b" v = 1 ;\r\n\ta=rsa-sha256; bh=abc\r\n def=; x_y=1 ;",
     }
