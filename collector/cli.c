@@ -337,6 +337,23 @@ print_error(FILE *out, const struct pipeline_result *r)
 	fputc('\n', out);
 }
 
+/* The DKIM verdict of a mail job, one line (nothing when DKIM was not checked). */
+static void
+print_dkim(FILE *out, const struct dkim_verdict *v)
+{
+	const struct dkim_sig *g;
+
+	if (v == NULL)
+		return;
+	g = v->best >= 0 ? &v->sig[v->best] : NULL;
+	fprintf(out, "  dkim: %s", dkim_status_name(v->status));
+	if (g != NULL)
+		fprintf(out, " d=%s s=%s a=%s", g->domain, g->selector, g->algorithm);
+	if (v->reason[0] != '\0')
+		fprintf(out, " (%s)", v->reason);
+	fputc('\n', out);
+}
+
 static void
 print_report(FILE *out, const struct rpt *r, const struct pipeline_result *res)
 {
@@ -458,6 +475,7 @@ cmd_check(int argc, char **argv)
 				print_report(stdout, pipeline_job_report(job), pipeline_job_result(job));
 			else
 				print_error(stdout, pipeline_job_result(job));
+			print_dkim(stdout, pipeline_job_dkim(job));
 		}
 		pipeline_job_free(job);
 		buf_free(&b);

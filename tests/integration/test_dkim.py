@@ -423,6 +423,13 @@ class TestRequire(DkimTestBase):
                            capture_output=True, timeout=60)
         self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
         self.assertIn(b"accepted", p.stdout)
+        # check shows the verdict without storing anything
+        path = os.path.join(self.dir, "signed.eml")
+        with open(path, "wb") as f:
+            f.write(sign(report_mail("check-signed"), self.keys.ed, "ed", alg="ed25519-sha256"))
+        p = subprocess.run([TLSRPTD, "check"] + db[2:] + [path], capture_output=True, timeout=60)
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+        self.assertIn(b"dkim: pass d=reporter.example s=ed a=ed25519-sha256", p.stdout)
         # import mbox: one signed, one not
         mbox = os.path.join(self.dir, "box.mbox")
         with open(mbox, "wb") as f:
