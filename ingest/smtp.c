@@ -896,7 +896,7 @@ smtp_reply_for(const struct pipeline_result *r, char *out, size_t outlen)
 			 * make a relay bounce it to a sender that may well be forged.
 			 */
 			code = 250;
-			snprintf(tmp, sizeof(tmp), "250 2.6.0 Kept in quarantine as %" PRId64
+			snprintf(tmp, sizeof(tmp), "250 2.7.0 Kept in quarantine as %" PRId64
 			    ", not counted: %s", r->quarantine_id, r->error.reason);
 			break;
 		default:

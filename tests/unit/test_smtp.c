@@ -757,7 +757,7 @@ test_reply_for_verdicts(void **state)
 	snprintf(r.error.code, sizeof(r.error.code), "dkim-fail");
 	snprintf(r.error.reason, sizeof(r.error.reason), "dkim: body hash mismatch (d=example.net s=s1)");
 	assert_int_equal(smtp_reply_for(&r, out, sizeof(out)), 250);
-	assert_string_equal(out, "250 2.6.0 Kept in quarantine as 7, not counted: dkim: body hash "
+	assert_string_equal(out, "250 2.7.0 Kept in quarantine as 7, not counted: dkim: body hash "
 	    "mismatch (d=example.net s=s1)");
 
 	/* Never longer than a reply line may be. */
