@@ -391,10 +391,11 @@ cfg_finish(struct config *c, char *err, size_t errlen)
 		snprintf(err, errlen, "dkim: '%s' is not require, record or off", c->dkim);
 		return -1;
 	}
-	if (c->public_url[0] != '\0' && strncmp(c->public_url, "https://", 8) != 0 &&
-	    strncmp(c->public_url, "http://", 7) != 0) {
-		snprintf(err, errlen, "public_url: '%s' must start with https:// (or http://)",
-		    c->public_url);
+	if (c->public_url[0] != '\0' && ((strncmp(c->public_url, "https://", 8) != 0 &&
+	    strncmp(c->public_url, "http://", 7) != 0) ||
+	    c->public_url[strcspn(c->public_url, " \t\r\n\"<>\\")] != '\0')) {
+		snprintf(err, errlen, "public_url: '%s' must be an https:// (or http://) URL without "
+		    "blanks or quotes", c->public_url);
 		return -1;
 	}
 	if (c->ingest_paths.n == 0) {

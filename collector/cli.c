@@ -589,6 +589,19 @@ cmd_config(int argc, char **argv)
 		rc = EX_USAGE;
 		goto out;
 	}
+	{
+		/* What serve would refuse at start: the key file and the resolver address. */
+		struct pipeline_options po;
+		struct dkim_keys *keys = NULL;
+
+		if (cli_pipeline_options(&cfg, &po, &keys) != 0) {
+			fprintf(stderr, "tlsrptd config: dkim_key_file or dkim_resolver is unusable "
+			    "(see the log line above)\n");
+			rc = EX_CONFIG;
+			goto out;
+		}
+		dkim_keys_free(keys);
+	}
 	cfg_print(&cfg, stdout);
 	fprintf(stderr, "config ok%s%s\n", args.config_file ? ": " : "",
 	    args.config_file ? args.config_file : "");

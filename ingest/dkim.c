@@ -338,19 +338,20 @@ dkim_list_has(const char *p, size_t n, const char *word)
 
 /*
  * Copies p[0..n) into dst for a reason: printable ASCII kept, other bytes as '?', folding
- * whitespace dropped, at most DKIM_CLIP bytes then "...". dst holds at least DKIM_CLIP + 4.
+ * whitespace dropped, at most cap - 4 bytes then "..." when there was more. cap >= 4
+ * (usually DKIM_CLIP + 4).
  */
 static const char *
 dkim_clip(char *dst, size_t cap, const char *p, size_t n)
 {
 	size_t i, o = 0;
 
-	for (i = 0; i < n && o + 4 < cap; i++) {
+	for (i = 0; i < n; i++) {
 		unsigned char c = (unsigned char)p[i];
 
 		if (c == '\r' || c == '\n' || c == '\t')
 			continue;
-		if (o == DKIM_CLIP) {
+		if (o + 4 >= cap) {
 			memcpy(dst + o, "...", 3);
 			o += 3;
 			break;
@@ -1299,7 +1300,7 @@ dkim_sig_key(struct dkim_ctx *c, size_t k, struct dkim_sig *s, const struct dkim
 {
 	struct dkim_tagset ts;
 	const struct dkim_span *v = ts.val;
-	char err[DKIM_ERR_MAX], q[DKIM_CLIP + 4], q2[DKIM_CLIP + 4];
+	char err[DKIM_ERR_MAX], q[DKIM_CLIP + 4], q2[DKIM_CLIP + 4], qe[DKIM_ERR_MAX + 4];
 	enum dkim_key_rc krc;
 	int ed = 0, bits;
 	long pl;
@@ -1309,8 +1310,9 @@ dkim_sig_key(struct dkim_ctx *c, size_t k, struct dkim_sig *s, const struct dkim
 	if (c->nomem)
 		return -1;
 	if (krc == DKIM_KEY_TEMP) {
+		/* the key source's own sentence (it names the record and the cause), whole */
 		dkim_sig_fail(c, s, k, DKIM_TEMPERROR, DKIM_RANK_KEY, "key lookup failed: %s",
-		    err[0] != '\0' ? dkim_clip(q, sizeof(q), err, strlen(err)) :
+		    err[0] != '\0' ? dkim_clip(qe, sizeof(qe), err, strlen(err)) :
 		    "temporary failure");
 		return -1;
 	}

@@ -287,6 +287,22 @@ dk_parse_line(const char *path, unsigned lineno, const char *s, size_t len, stru
 		s++;
 		len--;
 	}
+	/* A zone-file line may sit between the name and the text: "[TTL] [IN] TXT". */
+	for (;;) {
+		size_t w = 0;
+
+		while (w < len && !dk_blank(s[w]))
+			w++;
+		if (w == 0 || !((w <= 10 && strspn(s, "0123456789") == w) ||
+		    (w == 2 && strncasecmp(s, "IN", 2) == 0) || (w == 3 && strncasecmp(s, "TXT", 3) == 0)))
+			break;
+		s += w;
+		len -= w;
+		while (len > 0 && dk_blank(s[0])) {
+			s++;
+			len--;
+		}
+	}
 	tl = len;
 	while (tl > 0 && dk_blank(s[tl - 1]))
 		tl--;
@@ -315,6 +331,7 @@ dk_parse_line(const char *path, unsigned lineno, const char *s, size_t len, stru
 		dk_err(err, errlen, "%s:%u: empty record text", path, lineno);
 		return -1;
 	}
+
 	r->line = lineno;
 	r->txtlen = txtlen;
 	r->name = strdup(name);
@@ -646,7 +663,7 @@ dk_tcp(struct __res_state *rs, const char *name, unsigned char *msg, int64_t dea
 	qlen = res_nmkquery(rs, ns_o_query, name, ns_c_in, ns_t_txt, NULL, 0, NULL, q,
 	    sizeof(q));
 	if (qlen < NS_HFIXEDSZ) {
-		dk_err(why, whylen, "key lookup for %s failed: cannot make the TCP query", name);
+		dk_err(why, whylen, "%s: cannot make the TCP query", name);
 		return -1;
 	}
 	for (int i = 0; i < rs->nscount && i < MAXNS; i++) {
@@ -669,7 +686,7 @@ dk_tcp(struct __res_state *rs, const char *name, unsigned char *msg, int64_t dea
 		if (dk_mono_ms() >= deadline)
 			break;
 	}
-	dk_err(why, whylen, "key lookup for %s failed: answer truncated and no answer over TCP",
+	dk_err(why, whylen, "%s: answer truncated and no answer over TCP",
 	    name);
 	return -1;
 }
@@ -731,7 +748,7 @@ dk_read_answer(const unsigned char *msg, int len, const char *name, char *txt, s
 		return DKIM_KEY_NONE;
 	}
 	if (rcode != ns_r_noerror) {
-		dk_err(why, whylen, "key lookup for %s failed: the nameserver answered %s", name,
+		dk_err(why, whylen, "%s: the nameserver answered %s", name,
 		    dk_rcode_name(rcode));
 		return DKIM_KEY_TEMP;
 	}
@@ -793,7 +810,7 @@ dk_read_answer(const unsigned char *msg, int len, const char *name, char *txt, s
 	*ttl = ns_rr_ttl(rr) < minttl ? ns_rr_ttl(rr) : minttl;
 	return DKIM_KEY_OK;
 malformed:
-	dk_err(why, whylen, "key lookup for %s failed: malformed answer", name);
+	dk_err(why, whylen, "%s: malformed answer", name);
 	return DKIM_KEY_TEMP;
 }
 
@@ -811,12 +828,12 @@ dk_dns(const struct dkim_keys *k, const char *name, char *txt, size_t *txtlen, u
 
 	memset(&rs, 0, sizeof(rs));
 	if (res_ninit(&rs) < 0) {
-		dk_err(why, whylen, "key lookup for %s failed: resolver set-up failed", name);
+		dk_err(why, whylen, "%s: resolver set-up failed", name);
 		goto out;
 	}
 	inited = 1;
 	if ((k->has_ns && dk_set_ns(&rs, &k->ns) < 0) || (msg = malloc(DK_MSG_MAX)) == NULL) {
-		dk_err(why, whylen, "key lookup for %s failed: out of memory", name);
+		dk_err(why, whylen, "%s: out of memory", name);
 		goto out;
 	}
 	dk_set_timeouts(&rs, k->timeout_s);
@@ -843,13 +860,13 @@ dk_dns(const struct dkim_keys *k, const char *name, char *txt, size_t *txtlen, u
 	} else if (qr && rcode != ns_r_noerror) {
 		/* SERVFAIL (TRY_AGAIN) or FORMERR, NOTIMP, REFUSED (NO_RECOVERY): none of them says
 		   the record does not exist, so all are temporary */
-		dk_err(why, whylen, "key lookup for %s failed: the nameserver answered %s", name,
+		dk_err(why, whylen, "%s: the nameserver answered %s", name,
 		    dk_rcode_name(rcode));
 	} else if (herr == TRY_AGAIN && (saverr == ETIMEDOUT || saverr == 0)) {
-		dk_err(why, whylen, "key lookup for %s failed: timed out", name);
+		dk_err(why, whylen, "%s: timed out", name);
 	} else {
 		errno = saverr;
-		dk_err(why, whylen, "key lookup for %s failed: no answer (%m)", name);
+		dk_err(why, whylen, "%s: no answer (%m)", name);
 	}
 out:
 	free(msg);
@@ -1051,7 +1068,7 @@ dkim_keys_lookup_at(struct dkim_keys *k, const char *selector, const char *domai
 
 	atomic_fetch_add(&k->n_dns, 1);
 	if ((buf = malloc(DKIM_KEY_TXT_MAX)) == NULL) {
-		dk_err(err, errlen, "key lookup for %s failed: out of memory", name);
+		dk_err(err, errlen, "%s: out of memory", name);
 		return DKIM_KEY_TEMP;
 	}
 	why[0] = '\0';

@@ -1365,6 +1365,12 @@ sess_deliver(void *arg, const struct smtp_delivery *d, char *reply_line, size_t 
 	    PRId64 " reason=%s bytes=%zu rcpts=%zu from=%s ms=%" PRId64, ss->sid, srv->proto,
 	    pipeline_verdict_name(r->verdict), code, r->report_id, r->quarantine_id,
 	    r->error.code[0] ? r->error.code : "-", d->len, d->n_rcpts, qfrom, now_ms() - t0);
+	if (r->verdict == PIPELINE_TEMPORARY || r->verdict == PIPELINE_PENDING)
+		log_info("smtp_temporary", "sid=%s reason=\"%s\"", ss->sid,
+		    r->temp_reason[0] ? r->temp_reason : "not stored");
+	else if (r->reject == PIPELINE_REJECT_DKIM)
+		log_info("smtp_dkim", "sid=%s quarantine=%" PRId64 " reason=\"%s\"", ss->sid,
+		    r->quarantine_id, r->error.reason);
 out:
 	pipeline_job_free(job);
 	free(meta);

@@ -243,10 +243,13 @@ async function main() {
       await fresh.goto(F + '/');
       await fresh.waitForSelector('#empty-state #dns-records pre');
       const setup = await apiOk(F, '/setup');
-      const rua = (setup.rua_mailto || []).map((m) => 'mailto:' + m.replace(/^mailto:/, ''))
-        .concat(setup.rua_https && setup.rua_https.length ? setup.rua_https : [F + setup.ingest_paths[0]]);
+      // one mailto and one https URI: the first of each
+      const rua = (setup.rua_mailto || []).slice(0, 1).map((m) => 'mailto:' + m.replace(/^mailto:/, ''))
+        .concat(setup.rua_https && setup.rua_https.length ? setup.rua_https.slice(0, 1) : [F + setup.ingest_paths[0]]);
       const doms = setup.domains.length ? setup.domains : ['example.com'];
       const shown = await fresh.$$eval('#dns-records pre', (ps) => ps.map((p) => p.textContent));
+      // the fresh daemon is configured with two addresses of each kind (test_dashboard.py)
+      assert.deepStrictEqual(rua, ['mailto:tlsrpt@example.com', 'https://tlsrpt.example.com/tlsrpt']);
       assert.deepEqual(shown, doms.map((d) => '_smtp._tls.' + d + '. TXT "v=TLSRPTv1; rua=' + rua.join(',') + '"'));
       assert.match(await fresh.textContent('#empty-state'), /No reports yet/);
       await shot(fresh, '01-empty-state');

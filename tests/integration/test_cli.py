@@ -132,6 +132,17 @@ class Cli(unittest.TestCase):
         unk = self.write("unk.conf", b"no_such_key 1\n")
         r = run("config", "--check", "-c", unk)
         self.assertIn("unk.conf:1: unknown key 'no_such_key'", r.stderr.decode())
+        # What serve would refuse at start, --check refuses too.
+        r = run("config", "--check", "--dkim-key-file", os.path.join(self.dir, "missing.keys"))
+        self.assertEqual(r.returncode, 78, r)
+        self.assertIn("cannot open", r.stderr.decode())
+        r = run("config", "--check", "--dkim-resolver", "dns.example")
+        self.assertEqual(r.returncode, 78, r)
+        self.assertIn("resolver address", r.stderr.decode())
+        r = run("config", "--check", "--dkim", "sometimes")
+        self.assertEqual(r.returncode, 78, r)
+        r = run("config", "--check", "--dkim", "off", "--dkim-key-file", os.path.join(self.dir, "missing.keys"))
+        self.assertEqual(r.returncode, 0, r)   # not read when DKIM is off
 
     def test_default_config_file_is_valid(self):
         import harness

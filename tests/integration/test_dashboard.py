@@ -304,7 +304,12 @@ class Dashboard(unittest.TestCase):
             fresh_dir = os.path.join(tmp, "fresh")
             os.makedirs(fresh_dir)
             db = os.path.join(tmp, "tlsrptd.db")
-            with Daemon(fresh_dir) as fresh, \
+            # two of each rua kind configured: the page suggests the first of each
+            with Daemon(fresh_dir, "--smtp", "127.0.0.1:0", "--smtp-recipients",
+                        "tlsrpt@example.com @reports.example.net",
+                        "--public-url", "https://tlsrpt.example.com/",
+                        "--ingest-paths", "/tlsrpt /tlsrpt-b",
+                        "--allowed-domains", "example.com example.net") as fresh, \
                     Daemon(tmp, "--smtp", "127.0.0.1:0", "--dkim", "require", db=db) as d:
                 seed(d.url(""))
                 m = re.search(r"event=listening proto=smtp addr=\S+ port=(\d+)", d.logtext())

@@ -956,7 +956,10 @@
       https = [location.origin + setup.ingest_paths[0]];
       composed = true;
     }
-    const rua = (setup.rua_mailto || []).map((m) => (m.startsWith('mailto:') ? m : 'mailto:' + m)).concat(https);
+    // One address of each kind: every rua URI listed gets every report (more duplicates, not
+    // more data), and Microsoft only uses the first.
+    https = https.slice(0, 1);
+    const rua = (setup.rua_mailto || []).slice(0, 1).map((m) => (m.startsWith('mailto:') ? m : 'mailto:' + m)).concat(https);
     const records = domains.map((d) => ({
       domain: d,
       text: '_smtp._tls.' + d.replace(/\.$/, '') + '. TXT "v=TLSRPTv1; rua=' + rua.join(',') + '"',
