@@ -109,7 +109,7 @@ kv() {
 
 # ------------------------------------------------------------------ daemon start
 echo "== tlsrptd: starting ($tlsrptd, db in $tmp)"
-"$tlsrptd" serve --db "$tmp/bench.db" --http 127.0.0.1:0 \
+"$tlsrptd" serve --db "$tmp/bench.db" --http 127.0.0.1:0 --smtp off \
 	--http-max-connections $((connections * 2 > 512 ? connections * 2 : 512)) \
 	>"$tmp/daemon.out" 2>"$tmp/daemon.err" &
 daemon_pid=$!
