@@ -22,6 +22,7 @@
 #include <cmocka.h>
 
 #include "ingest/dkim.h"
+#include "testutil.h"
 
 #define DATA TLSRPT_TEST_DATA "/dkim/"
 #define T0 1767225600LL           /* t= of every fixture (make_fixtures.py) */
@@ -47,34 +48,12 @@ static struct keys K;
 static const char *const reporter[] = { "reporter.example" };
 
 static char *
-slurp(const char *path, size_t *len)
-{
-	FILE *f = fopen(path, "rb");
-	char *p;
-	long n;
-
-	if (f == NULL)
-		fail_msg("cannot open %s", path);
-	assert_int_equal(fseek(f, 0, SEEK_END), 0);
-	n = ftell(f);
-	assert_true(n >= 0);
-	rewind(f);
-	p = malloc((size_t)n + 1);
-	assert_non_null(p);
-	assert_int_equal(fread(p, 1, (size_t)n, f), (size_t)n);
-	p[n] = '\0';
-	fclose(f);
-	*len = (size_t)n;
-	return p;
-}
-
-static char *
 fixture(const char *name, size_t *len)
 {
 	char path[512];
 
 	snprintf(path, sizeof(path), DATA "%s.eml", name);
-	return slurp(path, len);
+	return tu_slurp(path, len);
 }
 
 /*
@@ -156,7 +135,7 @@ setup(void **state)
 	(void)state;
 	memset(&K, 0, sizeof(K));
 	snprintf(path, sizeof(path), DATA "keys.txt");
-	K.text = slurp(path, &K.len);
+	K.text = tu_slurp(path, &K.len);
 	return 0;
 }
 
@@ -477,8 +456,8 @@ test_rfc8463_example(void **state)
 		skip();
 		return;
 	}
-	msg = slurp(DKIMPY_DATA "rfc6376.signed.msg", &len);
-	rsa = slurp(DKIMPY_DATA "test.txt", &rlen);
+	msg = tu_slurp(DKIMPY_DATA "rfc6376.signed.msg", &len);
+	rsa = tu_slurp(DKIMPY_DATA "test.txt", &rlen);
 	if ((nl = strchr(rsa, '\n')) != NULL)
 		*nl = '\0';
 	keys_normal();

@@ -15,37 +15,11 @@
 
 #include "collector/buf.h"
 #include "ingest/gz.h"
+#include "testutil.h"
 
 #define MIB ((size_t)1 << 20)
 
 static const struct gz_limits lim_default = { 16 * MIB, 1000, MIB };
-
-static char *
-slurp(const char *name, size_t *len)
-{
-	char path[512];
-	FILE *f;
-	char *p;
-	long n;
-	int w;
-
-	w = snprintf(path, sizeof(path), "%s/%s", TLSRPT_TEST_DATA, name);
-	assert_true(w > 0 && (size_t)w < sizeof(path));
-	f = fopen(path, "rb");
-	if (f == NULL)
-		fail_msg("cannot open %s", path);
-	assert_int_equal(fseek(f, 0, SEEK_END), 0);
-	n = ftell(f);
-	assert_true(n >= 0);
-	rewind(f);
-	p = malloc((size_t)n + 1);
-	assert_non_null(p);
-	assert_int_equal(fread(p, 1, (size_t)n, f), (size_t)n);
-	p[n] = '\0';
-	fclose(f);
-	*len = (size_t)n;
-	return p;
-}
 
 /* Gzips s into a fresh buffer. */
 static void
@@ -130,8 +104,8 @@ test_fixture_fname(void **state)
 {
 	struct buf out;
 	size_t zlen, jlen;
-	char *z = slurp("gz/report_with_fname.json.gz", &zlen);
-	char *j = slurp("reports/google_style_compact.json", &jlen);
+	char *z = tu_fixture(&zlen, "gz/report_with_fname.json.gz");
+	char *j = tu_fixture(&jlen, "reports/google_style_compact.json");
 	unsigned members = 0;
 	char err[256];
 
@@ -153,7 +127,7 @@ test_fixture_truncated(void **state)
 {
 	struct buf out;
 	size_t zlen;
-	char *z = slurp("gz/truncated.json.gz", &zlen);
+	char *z = tu_fixture(&zlen, "gz/truncated.json.gz");
 	unsigned members = 7;
 	char err[256], want[64];
 

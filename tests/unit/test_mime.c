@@ -35,6 +35,7 @@
 
 #include "collector/buf.h"
 #include "ingest/mime.h"
+#include "testutil.h"
 
 #define OUT_CAP (1024 * 1024)
 #define CHUNK_SEEDS 6         /* random chunkings per message, besides 1-byte chunks */
@@ -291,32 +292,6 @@ ends_with(const char *s, const char *suffix)
 	return n >= m && strcmp(s + n - m, suffix) == 0;
 }
 
-static char *
-read_file(const char *name, const char *ext, size_t *len)
-{
-	char path[1024];
-	FILE *f;
-	char *p;
-	long n;
-
-	assert_true(snprintf(path, sizeof(path), "%s/mail/%s%s", TLSRPT_TEST_DATA, name, ext) <
-	    (int)sizeof(path));
-	f = fopen(path, "rb");
-	if (f == NULL)
-		fail_msg("cannot open %s", path);
-	assert_int_equal(fseek(f, 0, SEEK_END), 0);
-	n = ftell(f);
-	assert_true(n >= 0);
-	assert_int_equal(fseek(f, 0, SEEK_SET), 0);
-	p = malloc((size_t)n + 1);
-	assert_non_null(p);
-	assert_int_equal(fread(p, 1, (size_t)n, f), (size_t)n);
-	p[n] = '\0';
-	fclose(f);
-	*len = (size_t)n;
-	return p;
-}
-
 static void
 test_fixture(void **state)
 {
@@ -327,8 +302,8 @@ test_fixture(void **state)
 	char err[256], *msg, *want;
 	size_t len, wantlen, i;
 
-	msg = read_file(fx->name, ".eml", &len);
-	want = read_file(fx->name, ".expected", &wantlen);
+	msg = tu_fixture(&len, "mail/%s%s", fx->name, ".eml");
+	want = tu_fixture(&wantlen, "mail/%s%s", fx->name, ".expected");
 	assert_true(mime_looks_like_message(msg, len));
 	read_all_ways(msg, len, OUT_CAP, fx->name, &r);
 	if (r.rc != 0)
@@ -392,7 +367,7 @@ test_refused_fixtures(void **state)
 
 	(void)state;
 	for (size_t i = 0; i < sizeof(refused) / sizeof(refused[0]); i++) {
-		msg = read_file(refused[i].name, ".eml", &len);
+		msg = tu_fixture(&len, "mail/%s%s", refused[i].name, ".eml");
 		read_all_ways(msg, len, OUT_CAP, refused[i].name, &r);
 		if (r.rc != -1 || strstr(r.err, refused[i].err) == NULL)
 			fail_msg("%s: rc %d, \"%s\"", refused[i].name, r.rc, r.err);
@@ -432,7 +407,7 @@ test_fixture_limits(void **state)
 
 	(void)state;
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		msg = read_file(cases[i].name, ".eml", &len);
+		msg = tu_fixture(&len, "mail/%s%s", cases[i].name, ".eml");
 		read_streamed(msg, len, &cases[i].lim, OUT_CAP, cases[i].name, &r);
 		if (cases[i].err == NULL ? r.rc != 0 :
 		    r.rc != -1 || strstr(r.err, cases[i].err) == NULL)
@@ -454,8 +429,8 @@ test_crlf_and_lf_agree(void **state)
 	size_t lflen, crlflen;
 
 	(void)state;
-	lf = read_file("google_lf", ".eml", &lflen);
-	crlf = read_file("google_crlf", ".eml", &crlflen);
+	lf = tu_fixture(&lflen, "mail/google_lf.eml");
+	crlf = tu_fixture(&crlflen, "mail/google_crlf.eml");
 	assert_true(crlflen > lflen);
 	buf_init(&a, OUT_CAP);
 	buf_init(&b, OUT_CAP);
@@ -478,7 +453,7 @@ test_no_report_part(void **state)
 	size_t len;
 
 	(void)state;
-	msg = read_file("no_report", ".eml", &len);
+	msg = tu_fixture(&len, "mail/no_report.eml");
 	buf_init(&out, OUT_CAP);
 	assert_int_equal(mime_find_report(msg, len, &out, &info, err, sizeof(err)), -1);
 	assert_true(strncmp(err, "no report part: ", 16) == 0);
@@ -513,8 +488,8 @@ test_output_cap(void **state)
 	size_t len, wantlen;
 
 	(void)state;
-	msg = read_file("google_lf", ".eml", &len);
-	want = read_file("google_lf", ".expected", &wantlen);
+	msg = tu_fixture(&len, "mail/google_lf.eml");
+	want = tu_fixture(&wantlen, "mail/google_lf.expected");
 
 	buf_init(&out, wantlen - 1);
 	assert_int_equal(mime_find_report(msg, len, &out, NULL, err, sizeof(err)), -1);
@@ -531,7 +506,7 @@ test_output_cap(void **state)
 
 	/* JSON decoded from quoted-printable against a small cap. */
 	free(msg);
-	msg = read_file("tlsrpt_json_qp", ".eml", &len);
+	msg = tu_fixture(&len, "mail/tlsrpt_json_qp.eml");
 	buf_init(&out, 100);
 	assert_int_equal(mime_find_report(msg, len, &out, NULL, err, sizeof(err)), -1);
 	assert_non_null(strstr(err, "100-byte cap"));
@@ -549,8 +524,8 @@ test_appends_to_out(void **state)
 	size_t len, wantlen;
 
 	(void)state;
-	msg = read_file("whole_json", ".eml", &len);
-	want = read_file("whole_json", ".expected", &wantlen);
+	msg = tu_fixture(&len, "mail/whole_json.eml");
+	want = tu_fixture(&wantlen, "mail/whole_json.expected");
 	buf_init(&out, OUT_CAP);
 	assert_int_equal(buf_puts(&out, "xy"), 0);
 	assert_int_equal(mime_find_report(msg, len, &out, NULL, NULL, 0), 0);

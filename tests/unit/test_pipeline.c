@@ -22,6 +22,7 @@
 #include "ingest/gz.h"
 #include "ingest/pipeline.h"
 #include "storage/store.h"
+#include "testutil.h"
 
 #define REPORT_FMT \
 	"{\"organization-name\":\"Example Sender\",\"contact-info\":\"tlsrpt@sender.example\"," \
@@ -397,22 +398,6 @@ test_async_store(void **state)
 	free(json);
 }
 
-static char *
-read_fixture(const char *name, size_t *len)
-{
-	char path[512];
-	FILE *f;
-	char *p = malloc(1 << 20);
-
-	snprintf(path, sizeof(path), "%s/dkim/%s", TLSRPT_TEST_DATA, name);
-	f = fopen(path, "rb");
-	assert_non_null(f);
-	assert_non_null(p);
-	*len = fread(p, 1, 1 << 20, f);
-	fclose(f);
-	return p;
-}
-
 static enum dkim_key_rc
 keys_temp(void *arg, const char *selector, const char *domain, char *txt, size_t cap, char *err,
     size_t errlen)
@@ -431,7 +416,7 @@ run_dkim(struct tctx *t, enum pipeline_dkim policy, dkim_key_fn fn, void *arg, c
 	    .dkim = policy, .dkim_keys = fn, .dkim_keys_arg = arg };
 	struct pipeline *pl = pipeline_new(t->store, &po);
 	size_t len;
-	char *body = read_fixture(file, &len);
+	char *body = tu_fixture(&len, "dkim/%s", file);
 	struct envelope env = { .transport = "smtp", .received_at = 1793577600, .body = body,
 	    .len = len, .allow_mail = 1, .release = release };
 	struct pipeline_job *job;

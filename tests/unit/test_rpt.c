@@ -19,6 +19,7 @@
 
 #include "collector/buf.h"
 #include "ingest/rpt.h"
+#include "testutil.h"
 
 #define DAY 86400
 
@@ -28,32 +29,6 @@
 	"\"t@inline.example\",\"report-id\":\"inline-1\",\"policies\":["
 #define TAIL "]}"
 #define T_20250505 1746403200 /* 2025-05-05T00:00:00Z */
-
-static char *
-slurp(const char *name, size_t *len)
-{
-	char path[512];
-	FILE *f;
-	char *p;
-	long n;
-	int w;
-
-	w = snprintf(path, sizeof(path), "%s/reports/%s", TLSRPT_TEST_DATA, name);
-	assert_true(w > 0 && (size_t)w < sizeof(path));
-	if ((f = fopen(path, "rb")) == NULL)
-		fail_msg("cannot open %s", path);
-	assert_int_equal(fseek(f, 0, SEEK_END), 0);
-	n = ftell(f);
-	assert_true(n >= 0);
-	rewind(f);
-	p = malloc((size_t)n + 1);
-	assert_non_null(p);
-	assert_int_equal(fread(p, 1, (size_t)n, f), (size_t)n);
-	p[n] = '\0';
-	fclose(f);
-	*len = (size_t)n;
-	return p;
-}
 
 static void
 dump_lint(const struct rpt *r)
@@ -112,7 +87,7 @@ load_ok(const char *name)
 {
 	struct rpt *r;
 	size_t n;
-	char *p = slurp(name, &n);
+	char *p = tu_fixture(&n, "reports/%s", name);
 
 	r = parse_ok(p, n);
 	free(p);
@@ -545,7 +520,7 @@ test_reject_fixtures(void **state)
 
 	(void)state;
 	for (i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
-		p = slurp(t[i].file, &n);
+		p = tu_fixture(&n, "reports/%s", t[i].file);
 		expect_reject(p, n, t[i].code, t[i].path, &e);
 		if (t[i].line != 0 && (e.line != t[i].line || e.column != t[i].column))
 			fail_msg("%s: at %d:%d, expected %d:%d", t[i].file, e.line, e.column,
