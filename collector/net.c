@@ -5,6 +5,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 int
 net_parse_listen(const char *s, struct sockaddr_storage *ss, socklen_t *len, char *err,
@@ -79,4 +80,16 @@ net_is_loopback(const struct sockaddr_storage *ss)
 		return IN6_IS_ADDR_LOOPBACK(&a->sin6_addr);
 	}
 	return 0;
+}
+
+void
+net_deadline(struct timespec *until, int timeout_ms)
+{
+	clock_gettime(CLOCK_REALTIME, until);
+	until->tv_sec += timeout_ms / 1000;
+	until->tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
+	if (until->tv_nsec >= 1000000000L) {
+		until->tv_sec++;
+		until->tv_nsec -= 1000000000L;
+	}
 }

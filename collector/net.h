@@ -15,4 +15,11 @@ int net_parse_listen(const char *s, struct sockaddr_storage *ss, socklen_t *len,
 /* 1 when the address is loopback (127.0.0.0/8 or ::1), else 0. */
 int net_is_loopback(const struct sockaddr_storage *ss);
 
+/*
+ * The CLOCK_REALTIME time timeout_ms (>= 0) from now into *until: the deadline of a
+ * pthread_cond_timedwait() while a listener drains (http_drain, smtp_drain).
+ */
+struct timespec;
+void net_deadline(struct timespec *until, int timeout_ms);
+
 #endif

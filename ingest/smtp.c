@@ -1856,13 +1856,7 @@ smtp_drain(struct smtp_server *s, int timeout_ms)
 
 	if (s == NULL)
 		return 0;
-	clock_gettime(CLOCK_REALTIME, &until);
-	until.tv_sec += timeout_ms / 1000;
-	until.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
-	if (until.tv_nsec >= 1000000000L) {
-		until.tv_sec++;
-		until.tv_nsec -= 1000000000L;
-	}
+	net_deadline(&until, timeout_ms);
 	pthread_mutex_lock(&s->lock);
 	while (s->active > 0 && rc == 0)
 		if (pthread_cond_timedwait(&s->cv, &s->lock, &until) == ETIMEDOUT)

@@ -607,13 +607,7 @@ http_drain(struct http_server *s, int timeout_ms)
 	struct timespec until;
 	int rc = 0;
 
-	clock_gettime(CLOCK_REALTIME, &until);
-	until.tv_sec += timeout_ms / 1000;
-	until.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
-	if (until.tv_nsec >= 1000000000L) {
-		until.tv_sec++;
-		until.tv_nsec -= 1000000000L;
-	}
+	net_deadline(&until, timeout_ms);
 	pthread_mutex_lock(&s->lock);
 	while (s->inflight > 0 && rc == 0)
 		if (pthread_cond_timedwait(&s->idle, &s->lock, &until) != 0)
