@@ -62,10 +62,8 @@ setup_with(void **state, size_t max_report, size_t n_allowed)
 	struct pipeline_options po = { .max_report_size = max_report, .max_gzip_ratio = 100 };
 	char err[256];
 
-	snprintf(t->dir, sizeof(t->dir), "/tmp/tlsrpt-pl-XXXXXX");
-	if (mkdtemp(t->dir) == NULL)
+	if (tu_db_make(t->dir, t->path, "test_pipeline") != 0)
 		return -1;
-	snprintf(t->path, sizeof(t->path), "%s/t.db", t->dir);
 	so.path = t->path;
 	if ((t->store = store_open(&so, err, sizeof(err))) == NULL)
 		return -1;
@@ -100,16 +98,10 @@ static int
 teardown(void **state)
 {
 	struct tctx *t = *state;
-	char p[160];
 
 	pipeline_free(t->pl);
 	store_close(t->store);
-	unlink(t->path);
-	snprintf(p, sizeof(p), "%s-wal", t->path);
-	unlink(p);
-	snprintf(p, sizeof(p), "%s-shm", t->path);
-	unlink(p);
-	rmdir(t->dir);
+	tu_db_remove(t->dir, t->path);
 	free(t);
 	return 0;
 }

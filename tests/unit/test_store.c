@@ -20,6 +20,7 @@
 #include "schema/schema.h"
 #include "collector/buf.h"
 #include "storage/store.h"
+#include "testutil.h"
 
 #define DAY0            INT64_C(1709251200) /* 2024-03-01T00:00:00Z */
 #define DAY0_N          INT64_C(19783)      /* its epoch day number */
@@ -62,12 +63,10 @@ setup(void **state)
 
 	if (t == NULL)
 		return -1;
-	snprintf(t->dir, sizeof(t->dir), "/tmp/test_store.XXXXXX");
-	if (mkdtemp(t->dir) == NULL) {
+	if (tu_db_make(t->dir, t->path, "test_store") != 0) {
 		free(t);
 		return -1;
 	}
-	snprintf(t->path, sizeof(t->path), "%s/tlsrpt.db", t->dir);
 	*state = t;
 	return 0;
 }
@@ -76,15 +75,8 @@ static int
 teardown(void **state)
 {
 	struct tctx *t = *state;
-	char p[160];
-
 	store_close(t->s);
-	unlink(t->path);
-	snprintf(p, sizeof(p), "%s-wal", t->path);
-	unlink(p);
-	snprintf(p, sizeof(p), "%s-shm", t->path);
-	unlink(p);
-	rmdir(t->dir);
+	tu_db_remove(t->dir, t->path);
 	free(t);
 	return 0;
 }

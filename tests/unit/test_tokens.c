@@ -19,6 +19,7 @@
 #include "storage/store.h"
 #include "storage/store_int.h"
 #include "storage/tokens.h"
+#include "testutil.h"
 
 #define NOW INT64_C(1795900000)
 
@@ -38,12 +39,10 @@ setup(void **state)
 
 	if (t == NULL)
 		return -1;
-	snprintf(t->dir, sizeof(t->dir), "/tmp/test_tokens.XXXXXX");
-	if (mkdtemp(t->dir) == NULL) {
+	if (tu_db_make(t->dir, t->path, "test_tokens") != 0) {
 		free(t);
 		return -1;
 	}
-	snprintf(t->path, sizeof(t->path), "%s/tlsrpt.db", t->dir);
 	o.path = t->path;
 	if ((t->s = store_open(&o, err, sizeof(err))) == NULL) {
 		fprintf(stderr, "store_open: %s\n", err);
@@ -59,15 +58,8 @@ static int
 teardown(void **state)
 {
 	struct tctx *t = *state;
-	char p[160];
-
 	store_close(t->s);
-	unlink(t->path);
-	snprintf(p, sizeof(p), "%s-wal", t->path);
-	unlink(p);
-	snprintf(p, sizeof(p), "%s-shm", t->path);
-	unlink(p);
-	rmdir(t->dir);
+	tu_db_remove(t->dir, t->path);
 	free(t);
 	return 0;
 }

@@ -7,6 +7,7 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 #include "testutil.h"
 
@@ -46,4 +47,27 @@ tu_fixture(size_t *len, const char *fmt, ...)
 	w = snprintf(path, sizeof(path), "%s/%s", TLSRPT_TEST_DATA, rel);
 	assert_true(w > 0 && (size_t)w < sizeof(path));
 	return tu_slurp(path, len);
+}
+
+int
+tu_db_make(char dir[64], char path[128], const char *tag)
+{
+	snprintf(dir, 64, "/tmp/%s.XXXXXX", tag);
+	if (mkdtemp(dir) == NULL)
+		return -1;
+	snprintf(path, 128, "%s/tlsrpt.db", dir);
+	return 0;
+}
+
+void
+tu_db_remove(const char *dir, const char *path)
+{
+	char p[160];
+
+	unlink(path);
+	snprintf(p, sizeof(p), "%s-wal", path);
+	unlink(p);
+	snprintf(p, sizeof(p), "%s-shm", path);
+	unlink(p);
+	rmdir(dir);
 }

@@ -16,4 +16,13 @@ char *tu_fixture(size_t *len, const char *fmt, ...) __attribute__((format(printf
 /* The same for any path. */
 char *tu_slurp(const char *path, size_t *len);
 
+/*
+ * A new temporary folder /tmp/<tag>.XXXXXX in dir and the database path <dir>/tlsrpt.db in
+ * path, for a test's store. 0, or -1 when the folder cannot be made.
+ */
+int tu_db_make(char dir[64], char path[128], const char *tag);
+
+/* Removes what tu_db_make() made: the database with its -wal and -shm files, the folder. */
+void tu_db_remove(const char *dir, const char *path);
+
 #endif
