@@ -176,23 +176,18 @@ quar_show(struct store *st, struct pipeline *pl, int64_t id, const struct quar_o
 	int rc;
 
 	if (o->raw) {
-		struct buf gz, body;
+		struct buf body;
 		char status[16], transport[32], err[200];
 
-		buf_init(&gz, 64u << 20);
 		buf_init(&body, 64u << 20);
-		if ((rc = query_quarantine_raw(st, id, &gz, status, transport, NULL)) != 0) {
-			fprintf(stderr, "tlsrptd quarantine show: %s\n", rc == STORE_NOTFOUND ?
-			    "no such quarantine row" : "cannot read the quarantine row");
-			rc = quar_exit(rc);
-		} else if (pipeline_raw_json(pl, gz.data, gz.len, &body, err, sizeof(err)) != 0) {
+		if ((rc = pipeline_quarantine_body(pl, id, &body, status, transport, NULL, NULL, err,
+		    sizeof(err))) != 0) {
 			fprintf(stderr, "tlsrptd quarantine show: %s\n", err);
-			rc = EX_SOFTWARE;
+			rc = quar_exit(rc);
 		} else {
 			rc = body.len == 0 || fwrite(body.data, 1, body.len, stdout) == body.len ? 0 :
 			    EX_IOERR;
 		}
-		buf_free(&gz);
 		buf_free(&body);
 		return rc;
 	}

@@ -740,11 +740,35 @@ pipeline_job_free(struct pipeline_job *job)
 }
 
 int
+pipeline_quarantine_body(const struct pipeline *p, int64_t id, struct buf *body,
+    char status[16], char transport[32], int64_t *first_seen, int *unreadable, char *err,
+    size_t errlen)
+{
+	struct buf gz;
+	int rc;
+
+	if (unreadable != NULL)
+		*unreadable = 0;
+	buf_init(&gz, PIPELINE_REQUEUE_MAX);
+	rc = query_quarantine_raw(p->store, id, &gz, status, transport, first_seen);
+	if (rc != 0) {
+		snprintf(err, errlen, "%s", rc == STORE_NOTFOUND ? "no such quarantine row" :
+		    rc == STORE_TEMP ? "storage unavailable" : "cannot read the quarantine row");
+	} else if (pipeline_raw_json(p, gz.data, gz.len, body, err, errlen) != 0) {
+		rc = STORE_ERR;
+		if (unreadable != NULL)
+			*unreadable = 1;
+	}
+	buf_free(&gz);
+	return rc;
+}
+
+int
 pipeline_requeue(struct pipeline *p, int64_t id, int release, struct pipeline_job **job_out,
     int *mark_rc, char status[16], char *err, size_t errlen)
 {
 	struct pipeline_job *job;
-	struct buf gz, body;
+	struct buf body;
 	char transport[32], peer[48], meta[96];
 	enum pipeline_verdict v;
 	int64_t first_seen = 0;
@@ -752,18 +776,11 @@ pipeline_requeue(struct pipeline *p, int64_t id, int release, struct pipeline_jo
 
 	*job_out = NULL;
 	*mark_rc = STORE_NOTFOUND;
-	buf_init(&gz, PIPELINE_REQUEUE_MAX);
 	buf_init(&body, PIPELINE_REQUEUE_MAX);
-	rc = query_quarantine_raw(p->store, id, &gz, status, transport, &first_seen);
-	if (rc != 0) {
-		snprintf(err, errlen, "%s", rc == STORE_NOTFOUND ? "no such quarantine row" :
-		    rc == STORE_TEMP ? "storage unavailable" : "cannot read the quarantine row");
+	rc = pipeline_quarantine_body(p, id, &body, status, transport, &first_seen, NULL, err,
+	    errlen);
+	if (rc != 0)
 		goto done;
-	}
-	if (pipeline_raw_json(p, gz.data, gz.len, &body, err, errlen) != 0) {
-		rc = STORE_ERR;
-		goto done;
-	}
 	snprintf(peer, sizeof(peer), "quarantine/%" PRId64, id);
 	snprintf(meta, sizeof(meta), "{\"quarantine\":%" PRId64 "}", id);
 	{
@@ -801,7 +818,6 @@ pipeline_requeue(struct pipeline *p, int64_t id, int release, struct pipeline_jo
 	*job_out = job;
 	rc = 0;
 done:
-	buf_free(&gz);
 	buf_free(&body);
 	return rc;
 }

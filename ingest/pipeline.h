@@ -157,6 +157,17 @@ int pipeline_raw_json(const struct pipeline *p, const void *gz, size_t len, stru
 const struct dkim_verdict *pipeline_job_dkim(const struct pipeline_job *job);
 
 /*
+ * The raw body of quarantine row id, decompressed within the pipeline's limits and appended
+ * to body (whose cap also applies), with the row's status ("held" or "reprocessed"), the
+ * transport of its first copy and its first arrival in *first_seen (may be NULL). 0, or a
+ * STORE_* code with a sentence in err: STORE_NOTFOUND, STORE_TEMP, STORE_ERR (the store
+ * failed, or the body could not be decompressed: then *unreadable, which may be NULL, is 1).
+ */
+int pipeline_quarantine_body(const struct pipeline *p, int64_t id, struct buf *body,
+    char status[16], char transport[32], int64_t *first_seen, int *unreadable, char *err,
+    size_t errlen);
+
+/*
  * The raw body of quarantine row id through the pipeline again, as transport "reprocess"
  * (release 0) or "release" (release 1: an operator vouches for it, DKIM does not keep it
  * out). A whole message is accepted when the body first came by another transport than HTTP.

@@ -513,19 +513,15 @@ static int
 api_quarantine_body(struct web_req *r, int64_t id, struct buf *body, char *transport,
     enum MHD_Result *mrc)
 {
-	struct buf gz;
 	char status[16], err[200];
-	int rc;
+	int rc, unreadable;
 
-	buf_init(&gz, API_RAW_MAX);
-	rc = query_quarantine_raw(r->store, id, &gz, status, transport, NULL);
-	if (rc != 0) {
-		buf_free(&gz);
+	rc = pipeline_quarantine_body(r->pipeline, id, body, status, transport, NULL, &unreadable,
+	    err, sizeof(err));
+	if (rc != 0 && !unreadable) {
 		*mrc = api_store_fail(r, rc);
 		return -1;
 	}
-	rc = pipeline_raw_json(r->pipeline, gz.data, gz.len, body, err, sizeof(err));
-	buf_free(&gz);
 	if (rc != 0) {
 		log_warn("quarantine_unreadable", "quarantine=%" PRId64 " error=\"%s\"", id, err);
 		r->status = MHD_HTTP_INTERNAL_SERVER_ERROR;
