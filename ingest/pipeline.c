@@ -679,6 +679,7 @@ job_fill_req(struct pipeline_job *job)
 {
 	if (job->dkim_temp) {
 		job->result.verdict = PIPELINE_TEMPORARY;
+		job->result.temp_dkim = 1;
 		snprintf(job->result.temp_reason, sizeof(job->result.temp_reason), "%s",
 		    job->dkim->reason);
 		return -1;

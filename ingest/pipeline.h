@@ -76,6 +76,8 @@ struct pipeline_result {
 	int64_t conflict_of;           /* CONFLICT */
 	int64_t quarantine_id;         /* QUARANTINED */
 	char temp_reason[256];         /* TEMPORARY */
+	int temp_dkim;                 /* TEMPORARY because a DKIM key lookup failed for now (not
+	                                  the storage) */
 };
 
 /* One arrival. Everything is borrowed and must stay valid until the job is freed. */

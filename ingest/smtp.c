@@ -908,7 +908,7 @@ smtp_reply_for(const struct pipeline_result *r, char *out, size_t outlen)
 		break;
 	default:
 		code = 451;
-		if (strncmp(r->temp_reason, "dkim:", 5) == 0)
+		if (r->temp_dkim)
 			snprintf(tmp, sizeof(tmp), "451 4.4.3 %s; try again later", r->temp_reason);
 		else
 			snprintf(tmp, sizeof(tmp), "451 4.3.0 Storage temporarily unavailable, try again "

@@ -460,6 +460,7 @@ test_dkim_policies(void **state)
 	r = pipeline_job_result(job);
 	assert_int_equal(r->verdict, PIPELINE_TEMPORARY);
 	assert_int_equal(strncmp(r->temp_reason, "dkim: ", 6), 0);
+	assert_int_equal(r->temp_dkim, 1);
 	pipeline_job_free(job);
 	/* record: a broken signature is stored all the same, the verdict says fail */
 	job = run_dkim(t, PIPELINE_DKIM_RECORD, dkim_keys_lookup, keys, "revoked.eml", 0);

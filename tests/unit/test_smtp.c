@@ -728,6 +728,7 @@ test_reply_for_verdicts(void **state)
 	assert_non_null(strstr(out, "451 4.3.0 "));
 	assert_non_null(strstr(out, "database is locked"));
 	snprintf(r.temp_reason, sizeof(r.temp_reason), "dkim: key lookup failed (d=example.net s=s1)");
+	r.temp_dkim = 1;
 	assert_int_equal(smtp_reply_for(&r, out, sizeof(out)), 451);
 	assert_string_equal(out, "451 4.4.3 dkim: key lookup failed (d=example.net s=s1); try again later");
 	r.verdict = PIPELINE_PENDING;
