@@ -215,6 +215,8 @@ async function assertNoSideScroll(page, where) {
 }
 
 async function waitOverview(page) {
+  /* the view is not loading any more (a new window keeps the old rows until its data came) */
+  await page.waitForSelector('main:not([aria-busy])', { timeout: STEP_TIMEOUT });
   await page.waitForSelector('#domains-table tbody tr[data-domain]', { timeout: STEP_TIMEOUT });
   await page.waitForFunction(() => !document.querySelector('#domains-table .badge.pending'), null, { timeout: STEP_TIMEOUT });
 }

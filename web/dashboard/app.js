@@ -1815,7 +1815,9 @@
   /* Same view, new parameters: keep the controls, reload the data. */
   async function updateView(v, params) {
     const seq = ++state.seq;
+    const main = $('main');
     v.update(params);
+    main.setAttribute('aria-busy', 'true');   /* as while a view is first loaded */
     try {
       await v.load();
       if (seq !== state.seq) return;
@@ -1824,6 +1826,8 @@
     } catch (e) {
       if (e instanceof SignInNeeded) return signIn();
       showBanner(errorText(e));
+    } finally {
+      if (seq === state.seq) main.removeAttribute('aria-busy');
     }
   }
 
